@@ -8,7 +8,10 @@ instruction with 3 demonstrations drawn from train (seeded), as every run starts
 
     python benchmarks/optimizers.py [--tasks a,b] [--methods x,y] [--preset quick]
         [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos] [--json]
-        [--write docs/benchmarks.md]
+        [--rows rows.jsonl] [--write docs/benchmarks.md]
+
+With `--rows`, each finished run is appended to that file as one JSON line, and runs
+already in it are not run again: a long benchmark can be stopped and picked up later.
 
 A benchmark is not a test: CI does not run it. A full run over every task and method
 takes hours on a 2-core laptop.
@@ -109,6 +112,14 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     return row
 
 
+def _cell(text: str | None, limit: int = 100) -> str:
+    """A prompt as one markdown table cell: quoted, one line, no pipes, cut short."""
+    if text is None:
+        return "-"
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return repr(flat if len(flat) <= limit else flat[:limit] + "…")
+
+
 def report(rows: list[dict], args, command: str) -> str:
     methods_run = sorted({r["method"] for r in rows})
     tasks = sorted({r["task"] for r in rows})
@@ -130,7 +141,7 @@ def report(rows: list[dict], args, command: str) -> str:
               "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['method']} | {r['llm_calls']} | {r['tokens']} | "
-                     f"{r['minutes']} | {r['rejected']} | {r['best_instruction']!r} |")
+                     f"{r['minutes']} | {r['rejected']} | {_cell(r['best_instruction'])} |")
     lines += ["", f"Preset {args.preset}, seed {args.seed}, train {args.train}, dev {args.dev}, "
               f"test {args.test} rows per task; bundled model, {os.cpu_count()} cores, "
               f"{platform.machine()}, Python {platform.python_version()}.",
@@ -151,6 +162,7 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=50)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", default=None)
+    parser.add_argument("--rows", default=None, help="JSON-lines file of finished runs")
     args = parser.parse_args()
     os.environ.setdefault("PROMPTSTUDIO_HOME", tempfile.mkdtemp(prefix="ps-optbench-"))
     folder = Path(args.data)
@@ -159,12 +171,20 @@ def main() -> int:
     chosen = args.methods.split(",") if args.methods else methods()
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="ps-optbench-projects-")))
     backend = LocalBackend()
-    rows = []
+    rows_file = Path(args.rows) if args.rows else None
+    rows = ([json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+            if rows_file and rows_file.exists() else [])
+    done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
         for method in chosen:
+            if (task, method + (f"+{args.then}" if args.then else "")) in done:
+                continue
             row = run_one(workspace, folder, task, method, backend, args)
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
+            if rows_file:
+                with rows_file.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
     backend.close()
     command = "python benchmarks/optimizers.py " + " ".join(sys.argv[1:])
     table = report(rows, args, command.strip())
