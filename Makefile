@@ -24,10 +24,9 @@ system-deps:
 	@bash packaging/system-deps.sh
 
 run: $(STAMP) system-deps
-	$(BIN)/promptstudio --help
-	$(MAKE) --no-print-directory demo
+	$(BIN)/promptstudio gui
 
-# Until the window exists, "run" shows what the engine does on a bundled sample.
+# What the engine does on a bundled sample, in the terminal.
 demo: $(STAMP)
 	$(BIN)/promptstudio demo
 

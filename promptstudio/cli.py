@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from promptstudio import workflows
-from promptstudio.dataio import DataError
-from promptstudio.llm.base import BackendError, CancelToken
+from promptstudio.errors import USER_ERRORS
+from promptstudio.llm.base import CancelToken
 from promptstudio.llm.config import make_backend, parse_model_spec
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
@@ -25,11 +25,7 @@ from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.method import methods as method_names
 from promptstudio.store.project import ProjectError
 from promptstudio.store.records import SPLITS
-from promptstudio.store.schema import SchemaError
 from promptstudio.store.workspace import Workspace
-from promptstudio.templates import TemplateError
-
-USER_ERRORS = (ProjectError, DataError, BackendError, SchemaError, TemplateError, ValueError)
 
 
 class ProgressBar:
@@ -528,7 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="try the engine on a bundled sample project")
     demo.set_defaults(handler=cmd_demo)
+
+    gui = commands.add_parser("gui", help="open the PromptStudio window")
+    gui.set_defaults(handler=cmd_gui)
     return parser
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from promptstudio.gui.app import main as gui_main
+
+    return gui_main([])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

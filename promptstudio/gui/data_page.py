@@ -1,0 +1,14 @@
+"""Placeholder: the Task and data page (being written)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from promptstudio.gui.state import AppState
+
+
+class TaskDataPage(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        QVBoxLayout(self).addWidget(QLabel("Task and data"))

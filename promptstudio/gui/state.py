@@ -1,0 +1,199 @@
+"""The window's shared state: the open project, its active run, and what just changed.
+
+Widgets never talk to each other. They read the project through `AppState`, change it
+through `AppState` (or the engine), and listen to its signals, the way napari's layers
+listen to their model. The run itself belongs to the engine (`optimize.runner`); the
+`RunController` only starts it on a worker thread and relays its events as signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from promptstudio.gui.workers import Job, Jobs, JobState
+from promptstudio.llm.base import Backend
+from promptstudio.llm.config import ModelConfig, make_backend
+from promptstudio.llm.local import LocalBackend
+from promptstudio.optimize import runner
+from promptstudio.optimize.budget import Budget
+from promptstudio.optimize.context import RunControl
+from promptstudio.optimize.events import Event
+from promptstudio.store.project import Project
+from promptstudio.store.workspace import Workspace
+
+
+class AppState(QObject):
+    """The open project and the signals that say what changed in it."""
+
+    project_changed = Signal()  # another project is open, or none
+    settings_changed = Signal()  # task description, template, metric, models
+    examples_changed = Signal()  # rows added, edited, deleted or re-split
+    candidates_changed = Signal()  # runs started or ended; during a run, see `runs.event`
+    candidate_selected = Signal(int)
+    projects_listed = Signal()  # the workspace's list of projects changed
+    status = Signal(str)  # a line for the status bar
+
+    def __init__(self, workspace: Workspace | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace or Workspace()
+        self.project: Project | None = None
+        self.jobs = Jobs(self)
+        self.runs = RunController(self)
+        self._backends: dict[ModelConfig, Backend] = {}
+
+    # -- the open project ---------------------------------------------------------------
+
+    def open_project(self, name_or_path: str | Path) -> Project:
+        """Open a project of the workspace (by name) or any project file (by path).
+
+        A run left 'running' by a crash or a kill is marked paused, ready to resume.
+        """
+        project = self.workspace.open(name_or_path)
+        runner.mark_interrupted(project)
+        self._close_current()
+        self.project = project
+        self.project_changed.emit()
+        return project
+
+    def close_project(self) -> None:
+        self._close_current()
+        self.project_changed.emit()
+
+    def _close_current(self) -> None:
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+
+    def update_settings(self, **changes: object) -> None:
+        """Change the open project's settings and tell every view."""
+        if self.project is None:
+            return
+        self.project.update_settings(**changes)
+        self.settings_changed.emit()
+
+    # -- models -------------------------------------------------------------------------
+
+    def backend_for(self, config: ModelConfig) -> Backend:
+        """One backend per model choice, kept for the session. A local model loads on the
+        first thread that uses it (never the GUI thread), once per thread."""
+        if config not in self._backends:
+            self._backends[config] = make_backend(config)
+        return self._backends[config]
+
+    def shutdown(self, milliseconds: int = 30_000) -> bool:
+        """Pause the active run, stop every job and wait for them; close the project."""
+        self.runs.pause()
+        self.jobs.cancel_all()
+        stopped = self.jobs.wait_all(milliseconds)
+        self._close_current()
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
+        return stopped
+
+
+class RunController(QObject):
+    """Starts, pauses, resumes and stops the open project's run on a worker thread."""
+
+    planned = Signal(object)  # runner.Plan
+    started = Signal(int)  # run id
+    event = Signal(object)  # each engine event of the active run, in order
+    ended = Signal(int, str)  # run id and its status: finished, paused, cancelled, failed
+    failed = Signal(int, object)  # run id and the exception, after `ended`
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__(state)
+        self.state = state
+        self.active_run_id: int | None = None
+        self._control: RunControl | None = None
+        self._job: Job | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def plan(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
+             then: str | None = None,
+             on_done: Callable[[runner.Plan], None] | None = None,
+             on_error: Callable[[BaseException], None] | None = None) -> Job:
+        """Work out a run's cost on a worker thread (it may load the model to time it)."""
+        project = self._project()
+        backend = self.state.backend_for(project.settings.task_model)
+
+        def work(_: JobState) -> runner.Plan:
+            seconds = None
+            if isinstance(backend, LocalBackend):
+                seconds = runner.seconds_per_call(project, backend.throughput())
+            return runner.plan(project, method, preset=preset, overrides=overrides, then=then,
+                               seconds_per_call=seconds)
+
+        def done(result: object) -> None:
+            self.planned.emit(result)
+            if on_done is not None:
+                on_done(result)  # type: ignore[arg-type]
+
+        return self.state.jobs.start("Estimating the run's cost", work, on_done=done,
+                                     on_error=on_error)
+
+    def start(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
+              then: str | None = None, seed: int = 0, budget: Budget | None = None) -> int:
+        """Create a run and start it. Returns the run's id."""
+        project = self._project()
+        run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then)
+        run = runner.create_run(project, run_plan, preset=preset, seed=seed,
+                                budget=budget or Budget())
+        self.state.candidates_changed.emit()
+        self.resume(run.id)
+        return run.id
+
+    def resume(self, run_id: int) -> None:
+        """Continue a paused, failed or interrupted run (or start a new one) in the background."""
+        if self.running:
+            raise RuntimeError("A run is already going; pause or stop it first.")
+        project = self._project()
+        settings = project.settings
+        task = self.state.backend_for(settings.task_model)
+        optimizer = self.state.backend_for(settings.optimizer_model)
+        control = RunControl()
+
+        def work(job: JobState) -> runner.RunOutcome:
+            return runner.execute(project, run_id, task, optimizer, control=control,
+                                  listener=job.report)
+
+        self.active_run_id, self._control = run_id, control
+        self._job = self.state.jobs.start(
+            f"Run {run_id}", work, on_progress=self._relay,
+            on_done=lambda outcome: self._end(run_id, outcome.status, None),  # type: ignore[attr-defined]
+            on_error=lambda exc: self._end(run_id, "failed", exc),
+            on_cancel=control.pause)
+        self.started.emit(run_id)
+
+    def pause(self) -> None:
+        """Stop at the next safe point; the run can resume later from where it was."""
+        if self._control is not None:
+            self._control.pause()
+
+    def stop(self) -> None:
+        """Cancel the run; what it found so far stays in the project."""
+        if self._control is not None:
+            self._control.cancel()
+
+    def _relay(self, value: object) -> None:
+        if isinstance(value, Event):
+            self.event.emit(value)
+
+    def _end(self, run_id: int, status: str, error: BaseException | None) -> None:
+        self.active_run_id, self._control, self._job = None, None, None
+        self.state.candidates_changed.emit()
+        self.ended.emit(run_id, status)
+        if error is not None:
+            self.failed.emit(run_id, error)
+
+    def _project(self) -> Project:
+        if self.state.project is None:
+            raise RuntimeError("No project is open.")
+        return self.state.project
