@@ -23,6 +23,7 @@ from promptstudio.llm.base import (
 from promptstudio.llm.cache import CachedBackend
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, ProjectSettings
+from promptstudio.templates import PromptTemplate
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (examples done, examples in total) after each example."""
@@ -96,7 +97,15 @@ class Evaluator:
         )
 
     def prompt(self, candidate: Candidate, example: Example) -> str:
-        return self.template.render(candidate.instruction, self.demos(candidate), example.input)
+        return self.template_for(candidate).render(candidate.instruction,
+                                                   self.demos(candidate), example.input)
+
+    def template_for(self, candidate: Candidate) -> PromptTemplate:
+        """The project's template, unless the candidate records its own."""
+        own = candidate.meta.get("template")
+        if not own or own == self.template.text:
+            return self.template
+        return PromptTemplate(own, self.settings.demo_format)
 
     def demos(self, candidate: Candidate) -> list[tuple[str, str]]:
         return [(d.input, d.output) for d in self.project.examples(ids=candidate.demo_ids)]
@@ -113,6 +122,7 @@ class Evaluator:
         total = len(examples)
         self._report(len(done), total)
         demos = self.demos(candidate)
+        template = self.template_for(candidate)
         step = max(1, self.backend.preferred_batch)
         if self.settings.metric == "label":
             # Label scores arrive per call, not per example: smaller calls keep more of
@@ -130,7 +140,7 @@ class Evaluator:
                 if self.cancel is not None:
                     self.cancel.raise_if_cancelled()
                 batch = todo[start:start + step]
-                prompts = [self.template.render(candidate.instruction, demos, e.input)
+                prompts = [template.render(candidate.instruction, demos, e.input)
                            for e in batch]
                 if self.settings.metric == "label":
                     for evaluation in self._choose_labels(candidate, batch, prompts):

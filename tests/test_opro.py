@@ -220,3 +220,26 @@ def test_a_small_run_on_the_bundled_model(workspace, local_backend):
     assert project.run(run.id).best_candidate_id == outcome.best.id
     assert outcome.dev_score is not None and outcome.test_score is not None
     assert len(project.candidates(run.id)) >= 1
+
+
+def test_a_moved_instruction_never_shares_scores_with_the_project_template(workspace):
+    """The same words in two templates are two candidates, each scored in its own."""
+    def reply(prompt: str) -> str:
+        if prompt.endswith("Output:"):
+            # Right only when the instruction comes after the input line.
+            return " " + prompt.rsplit("\n", 2)[-2][0] if "Input: Answer." in prompt else " ?"
+        return "<START>Answer.<END>"
+
+    project = letters_project(workspace)
+    model = ScriptedBackend(reply)
+    run = start_run(project, "opro", overrides={**SETTINGS, "steps": 1,
+                                                "position": "question_begin"})
+    outcome = runner.execute(project, run.id, model, model)
+    starts = [c for c in project.candidates(run.id) if c.instruction == "Answer."]
+    assert len(starts) == 2
+    moved = next(c for c in starts if c.meta.get("template"))
+    plain = next(c for c in starts if not c.meta.get("template"))
+    assert project.mean_score(moved.id, "dev")[0] == 1.0
+    assert project.mean_score(plain.id, "dev")[0] == 0.0
+    assert outcome.best.id == moved.id
+    assert outcome.baseline_test_score == 0.0

@@ -12,10 +12,12 @@ Where PromptStudio departs from the paper and its official code:
   input (see `templates.py`). Of the paper's four positions only "before_question" (the
   default template) and "question_begin" can be written that way; the official default,
   the start of the answer, and the end of the question cannot. With the default template
-  the `position` setting picks between the two and every candidate of the run records the
-  template it was scored with in `meta["template"]`; with the user's own template, that
-  template decides and the setting is ignored.
-- The examples in the meta-prompt are shown in the project's template with `<INS>` in the
+  the `position` setting picks between the two. Every candidate of such a run, its own
+  copy of the starting instruction included, records its template in `meta["template"]`,
+  so it never shares scores with the same words in the project's template; the starting
+  prompt in the project's template stays among the finalists. With the user's own
+  template, that template decides and the setting is ignored.
+- The examples in the meta-prompt are shown in the run's template with `<INS>` in the
   instruction's slot, without the demonstrations.
 - Each reply gives one candidate: the first text between <START> and <END>. The meta-prompt
   ends with <START>, so a small model's reply that never repeats the tag still counts.
@@ -74,9 +76,15 @@ class OPRO(Method):
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         extra = _place_instruction(ctx, params["position"])
+        template = (PromptTemplate(extra["template"], ctx.settings.demo_format)
+                    if extra else ctx.template)
+        start = ctx.start
+        if extra:  # the starting instruction, placed where this run puts instructions
+            start = ctx.add_candidate(start.instruction, operation="start", meta=extra,
+                                      clean=False)
         subset = ctx.sample(ctx.train, params["train_size"], "opro-train")
-        scores = {ctx.start.id: ctx.score(ctx.start, subset)}
-        tried = {ctx.start.id: ctx.start}
+        scores = {start.id: ctx.score(start, subset)}
+        tried = {start.id: start}
         meta_prompt = load("opro", ctx.project)
         steps = params["steps"]
         for step in range(1, steps + 1):
@@ -85,7 +93,7 @@ class OPRO(Method):
             shown = shown[:params["history"]][::-1]
             exemplars = ctx.sample(subset, params["exemplars"], "opro-exemplars", step)
             prompt = fill(meta_prompt, history=_history(shown, scores),
-                          exemplars=_exemplars(ctx.template, exemplars)).rstrip()
+                          exemplars=_exemplars(template, exemplars)).rstrip()
             replies = ctx.ask(prompt, n=params["per_step"], temperature=1.0,
                               max_tokens=REPLY_TOKENS, stop=("<END>",), key="propose")
             fresh, repeated, unusable = [], 0, 0
@@ -127,8 +135,7 @@ def _place_instruction(ctx: RunContext, position: str) -> dict:
         return {}
     template = PromptTemplate(POSITIONS[position], ctx.settings.demo_format)
     template.check()
-    ctx.template = ctx.evaluator.template = template
-    ctx.log(f"Scoring every instruction in this template: {template.text!r}.")
+    ctx.log(f"Scoring this run's instructions in this template: {template.text!r}.")
     return {"template": template.text}
 
 

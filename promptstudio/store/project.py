@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlite_utils
@@ -35,6 +35,18 @@ from promptstudio.store.schema import SchemaError, migrate, schema_version
 
 class ProjectError(RuntimeError):
     """A project cannot be opened or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ExampleBackup:
+    """Examples and their evaluations exactly as stored, kept so an edit can be undone."""
+
+    examples: tuple[dict, ...] = ()
+    evaluations: tuple[dict, ...] = ()
+
+    @property
+    def ids(self) -> list[int]:
+        return [row["id"] for row in self.examples]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -198,6 +210,113 @@ class Project:
             counts[split] = count
         return counts
 
+    def example_ids(self, split: str | None = None) -> list[int]:
+        """Every example's id in order, so a table can show any row without reading them all."""
+        if split is None:
+            cursor = self.conn.execute("SELECT id FROM example ORDER BY id")
+        else:
+            cursor = self.conn.execute("SELECT id FROM example WHERE split = ? ORDER BY id",
+                                       (split,))
+        return [row[0] for row in cursor]
+
+    def update_example(self, example_id: int, *, input: str | None = None,
+                       output: str | None = None, answers: Sequence[str] | None = None,
+                       split: str | None = None) -> ExampleBackup:
+        """Change one example and return what it was, for undo.
+
+        A new output replaces the old one among the accepted answers unless `answers` is
+        given. A changed input or answer list makes the example's scores stale, so its
+        evaluations are removed (they are in the returned backup).
+        """
+        found = self.examples(ids=[example_id])
+        if not found:
+            raise ProjectError(f"There is no example {example_id} (it may have been deleted).")
+        old = found[0]
+        new_input = old.input if input is None else input.strip()
+        new_output = old.output if output is None else output.strip()
+        if not new_input:
+            raise ProjectError("An example needs an input. Type one, or delete the example.")
+        if not new_output:
+            raise ProjectError("An example needs an expected output. Type one, or delete "
+                               "the example.")
+        if answers is None:
+            rest = (a for a in old.answers if a != old.output)
+            new_answers = tuple(dict.fromkeys([new_output, *rest]))
+        else:
+            new_answers = tuple(dict.fromkeys([new_output, *(a.strip() for a in answers
+                                                             if a.strip())]))
+        new_split = old.split if split is None else split
+        if new_split not in SPLITS:
+            raise ProjectError(f"Unknown split {new_split!r}: use one of {', '.join(SPLITS)}.")
+        backup = self._backup_examples([example_id])
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE example SET input = ?, output = ?, answers = ?, split = ? WHERE id = ?",
+                (new_input, new_output, json.dumps(list(new_answers), ensure_ascii=False),
+                 new_split, example_id))
+            if (new_input, new_answers) != (old.input, old.answers):
+                self.conn.execute("DELETE FROM evaluation WHERE example_id = ?", (example_id,))
+        return backup
+
+    def delete_examples(self, ids: Iterable[int]) -> ExampleBackup:
+        """Delete examples with their evaluations; the backup brings them back unchanged."""
+        id_list = list(ids)
+        backup = self._backup_examples(id_list)
+        with self.transaction():
+            self.conn.executemany("DELETE FROM example WHERE id = ?", [(i,) for i in id_list])
+        return backup
+
+    def restore_examples(self, backup: ExampleBackup) -> None:
+        """Put examples back as they were, under their old ids, with their evaluations.
+
+        Evaluations of candidates deleted since are left out.
+        """
+        with self.transaction():
+            for row in backup.examples:
+                self.conn.execute(
+                    "INSERT INTO example (id, input, output, answers, split, source, created) "
+                    "VALUES (:id, :input, :output, :answers, :split, :source, :created) "
+                    "ON CONFLICT (id) DO UPDATE SET input = excluded.input, "
+                    "output = excluded.output, answers = excluded.answers, "
+                    "split = excluded.split, source = excluded.source, "
+                    "created = excluded.created", row)
+            for row in backup.evaluations:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO evaluation (candidate_id, example_id, model, "
+                    "raw_output, answer, score, prompt_tokens, completion_tokens, latency, "
+                    "created) SELECT :candidate_id, :example_id, :model, :raw_output, :answer, "
+                    ":score, :prompt_tokens, :completion_tokens, :latency, :created "
+                    "WHERE EXISTS (SELECT 1 FROM candidate WHERE id = :candidate_id)", row)
+
+    def _backup_examples(self, ids: Sequence[int]) -> ExampleBackup:
+        examples, evaluations = [], []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ", ".join("?" * len(chunk))
+            examples += self._rows(f"SELECT * FROM example WHERE id IN ({marks}) ORDER BY id",
+                                   chunk)
+            evaluations += self._rows(
+                f"SELECT * FROM evaluation WHERE example_id IN ({marks}) ORDER BY id", chunk)
+        return ExampleBackup(tuple(examples), tuple(evaluations))
+
+    def _rows(self, sql: str, args: Sequence[object]) -> list[dict]:
+        cursor = self.conn.execute(sql, args)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, values)) for values in cursor]
+
+    def example_splits(self) -> dict[int, str]:
+        """Each example's split, by id (kept before a re-split, to undo it)."""
+        return dict(self.conn.execute("SELECT id, split FROM example ORDER BY id"))
+
+    def set_splits(self, splits: Mapping[int, str]) -> None:
+        """Move examples to other splits, all in one transaction."""
+        unknown = sorted(set(splits.values()) - set(SPLITS))
+        if unknown:
+            raise ProjectError(f"Unknown split {unknown[0]!r}: use one of {', '.join(SPLITS)}.")
+        with self.transaction():
+            self.conn.executemany("UPDATE example SET split = ? WHERE id = ?",
+                                  [(split, i) for i, split in splits.items()])
+
     # -- candidates and evaluations ---------------------------------------------------
 
     def add_candidate(self, instruction: str, demo_ids: Sequence[int] = (), *,
@@ -206,7 +325,7 @@ class Project:
                       meta: dict | None = None) -> Candidate:
         """The candidate with this instruction and demos in this run, created if new."""
         demo_ids = tuple(int(i) for i in demo_ids)
-        key = fingerprint(instruction, demo_ids)
+        key = fingerprint(instruction, demo_ids, (meta or {}).get("template"))
         with self.transaction():
             # Looked up inside the write transaction, so two threads cannot both insert it.
             row = self.conn.execute(
@@ -297,6 +416,31 @@ class Project:
             (split,),
         ).fetchone()
         return self.candidate(row[0]) if row else None
+
+    def split_scores(self, run_id: int) -> dict[int, dict[str, tuple[float, int, float]]]:
+        """Every scored candidate of a run, by id: per split, its mean score, how many
+        examples were scored and the mean prompt tokens of a call. One query, so a run's
+        results load at once."""
+        found: dict[int, dict[str, tuple[float, int, float]]] = {}
+        for candidate_id, split, mean, count, tokens in self.conn.execute(
+                "SELECT e.candidate_id, x.split, AVG(e.score), COUNT(*), AVG(e.prompt_tokens) "
+                "FROM evaluation e JOIN example x ON x.id = e.example_id "
+                "JOIN candidate c ON c.id = e.candidate_id WHERE c.run_id = ? "
+                "GROUP BY e.candidate_id, x.split", (run_id,)):
+            found.setdefault(candidate_id, {})[split] = (mean, count, tokens)
+        return found
+
+    def chosen_candidate(self) -> Candidate | None:
+        """The candidate the user marked as best, if any: exports prefer it to the scores'
+        pick."""
+        row = self.conn.execute("SELECT chosen_candidate_id FROM project WHERE id = 1").fetchone()
+        return self.candidate(row[0]) if row and row[0] is not None else None
+
+    def choose_candidate(self, candidate_id: int | None) -> None:
+        """Mark a candidate as the user's best (None takes the mark away)."""
+        with self.transaction():
+            self.conn.execute("UPDATE project SET chosen_candidate_id = ? WHERE id = 1",
+                              (candidate_id,))
 
     # -- runs -------------------------------------------------------------------------
 

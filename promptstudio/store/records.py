@@ -18,9 +18,12 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def fingerprint(instruction: str, demo_ids: tuple[int, ...]) -> str:
-    """Identity of a prompt candidate: its instruction and the demonstrations it shows."""
-    text = json.dumps([instruction, list(demo_ids)], ensure_ascii=False)
+def fingerprint(instruction: str, demo_ids: tuple[int, ...], template: str | None = None
+                ) -> str:
+    """Identity of a prompt candidate: its instruction, the demonstrations it shows and,
+    when it is not the project's, the template it is scored in."""
+    parts: list = [instruction, list(demo_ids)] + ([template] if template else [])
+    text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -56,7 +59,11 @@ class Example:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A prompt under consideration: an instruction and the ids of its demonstrations."""
+    """A prompt under consideration: an instruction and the ids of its demonstrations.
+
+    `meta["template"]`, when present, is the template the candidate is scored in instead
+    of the project's (OPRO's instruction position).
+    """
 
     id: int
     instruction: str
