@@ -243,3 +243,4 @@ def test_a_moved_instruction_never_shares_scores_with_the_project_template(works
     assert project.mean_score(plain.id, "dev")[0] == 0.0
     assert outcome.best.id == moved.id
     assert outcome.baseline_test_score == 0.0
+

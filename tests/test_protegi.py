@@ -150,9 +150,11 @@ def test_edits_and_paraphrases_carry_their_lineage(workspace):
         assert paraphrase.instruction.startswith(by_id[parent_id].instruction.rstrip("."))
     for reason, edit_prompt in zip(reasons, optimizer.asked["edit"]):
         assert f"is that {reason}" in edit_prompt
-    assert outcome.best.instruction.startswith(EDITS[1].rstrip(".")) or (
-        outcome.best.instruction.startswith(EDITS[0].rstrip(".")))
-    assert outcome.dev_score > 0.0, "better than the start, which gets nothing right"
+    dev = {c.id: project.mean_score(c.id, "dev")[0] for c in candidates
+           if project.mean_score(c.id, "dev")[1]}
+    assert max(dev, key=dev.get) != start.id, "an edit beats the start on dev"
+    # ... but on 1 example of 6, which is too little evidence to replace it.
+    assert outcome.best.id == start.id
 
 
 def test_better_edits_win(workspace):
@@ -200,7 +202,10 @@ def test_malformed_replies_are_read_leniently_or_rejected(workspace):
     assert created == ["Answer.", "Name a letter of the word."]
     assert outcome.rejected_candidates == 3  # the empty edit, the echo, the overlong one
     assert outcome.status == "finished"
-    assert outcome.best.instruction == "Name a letter of the word."
+    edit = next(c for c in project.candidates(run.id) if c.instruction.startswith("Name"))
+    assert project.mean_score(edit.id, "dev")[0] > 0.0
+    # Right on 1 dev example of 6 where the start gets none is no evidence: the start stays.
+    assert outcome.best.operation == "start"
 
 
 def test_a_member_without_errors_asks_for_no_gradients(workspace):

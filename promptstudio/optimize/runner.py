@@ -8,6 +8,7 @@ and the train-test gap are visible.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,9 @@ from promptstudio.store.records import Candidate, Run, now
 
 DEFAULT_DEMOS = 3
 FINALISTS = 4
+REPLACE_START_P = 0.25
+"""How sure the dev set must be that a candidate beats the starting prompt before it
+replaces it: the one-sided sign test's p-value over the examples where they differ."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
 
@@ -196,9 +200,18 @@ def _finish(ctx: RunContext) -> tuple[Candidate, float, float | None, float | No
     ctx.log(f"Choosing among {len(pool)} finalists on {len(ctx.dev)} dev examples.")
     if ctx.dev:
         dev = {c.id: ctx.score(c, ctx.dev, "dev") for c in pool}
-        # On a tie on dev the starting prompt stays: a change has to earn its place.
         best = max(pool, key=lambda c: (dev[c.id], c.id == ctx.start.id,
                                         ctx.train_score(c), -c.id))
+        # A change has to earn its place: on a small dev set, a candidate that wins on a
+        # few examples by chance would often lose on test (measured: the methods' means
+        # fell below the start's on low-scoring tasks). The papers pick the best outright.
+        p_value = sign_test(ctx.scores[best.id].per_example["dev"],
+                            ctx.scores[ctx.start.id].per_example["dev"])
+        if best.id != ctx.start.id and p_value > REPLACE_START_P:
+            ctx.log(f"The best candidate scored {dev[best.id]:.2f} on dev against the "
+                    f"starting prompt's {dev[ctx.start.id]:.2f}, too close to be sure "
+                    f"(sign test p = {p_value:.2f}); keeping the starting prompt.")
+            best = ctx.start
         dev_score = dev[best.id]
     else:
         best = max(pool, key=lambda c: (ctx.train_score(c), -c.id))
@@ -208,6 +221,18 @@ def _finish(ctx: RunContext) -> tuple[Candidate, float, float | None, float | No
         test_score = ctx.score(best, ctx.test, "test")
         baseline = ctx.score(ctx.start, ctx.test, "test")
     return best, dev_score, test_score, baseline
+
+
+def sign_test(candidate: dict[int, float], start: dict[int, float]) -> float:
+    """One-sided p-value that `candidate` beats `start`, from the examples (scored by
+    both) on which one did better than the other; ties carry no evidence."""
+    shared = candidate.keys() & start.keys()
+    wins = sum(candidate[i] > start[i] for i in shared)
+    losses = sum(candidate[i] < start[i] for i in shared)
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
 
 
 def _top_by_train(ctx: RunContext) -> list[Candidate]:
