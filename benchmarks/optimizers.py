@@ -192,7 +192,7 @@ def main() -> int:
     if args.write:
         Path(args.write).write_text(table + "\n")
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps({"command": command.strip(), "rows": rows}))
     return 0
 
 

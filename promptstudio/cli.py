@@ -430,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workspace", default=None,
                         help="folder of project files (default: $PROMPTSTUDIO_HOME/projects)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that PromptStudio works on this computer, then exit")
+    parser.add_argument("--json", dest="self_test_json", action="store_true",
+                        help="with --self-test: end with one JSON line for scripts")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = commands.add_parser("new", help="create a project from a data file")
@@ -539,6 +543,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from promptstudio import selftest
+
+        return selftest.main(json_output=args.self_test_json)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

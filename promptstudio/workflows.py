@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -147,6 +147,110 @@ def _report(rows: Sequence[Row], imported: ImportResult, source: str) -> ImportR
     return ImportReport(added, imported.duplicates, imported.skipped_blank, source)
 
 
+# -- rows the user has already seen (the window's import preview) -------------------------
+
+
+def plan_import(imported: ImportResult, source: str, *, split: str | None = None,
+                seed: int = 0) -> ImportReport:
+    """What importing these rows would do, worked out without writing anything."""
+    return _report(_assign_splits(imported.rows, split, seed), imported, source)
+
+
+def create_project_from_rows(workspace: Workspace, name: str, imported: ImportResult,
+                             source: str, *, split: str | None = None, seed: int = 0,
+                             metric: str = "normalized_exact", labels: Sequence[str] = (),
+                             instruction: str = "", task_description: str = ""
+                             ) -> tuple[Project, ImportReport]:
+    """A new project from rows already read and mapped to columns (a previewed file, or
+    pasted text). Without `split`, rows keep their own split or go 80/20 to train and dev."""
+    metrics.get_metric(metric)
+    if metric == "label" and len(labels) < 2:
+        raise ProjectError("The 'label' metric needs at least two labels.")
+    if workspace.exists(name):
+        raise ProjectError(f"A project named {name!r} already exists. Choose another name.")
+    if not imported.rows:
+        raise ProjectError(f"There are no rows to import from {source}.")
+    rows = _assign_splits(imported.rows, split, seed)
+    settings = ProjectSettings(name=name, metric=metric, labels=tuple(labels),
+                               instruction=instruction, task_description=task_description)
+    project = workspace.create(settings)
+    try:
+        project.add_examples(rows, source=source)
+    except BaseException:
+        project.close()
+        workspace.delete(name)
+        raise
+    return project, _report(rows, imported, source)
+
+
+def add_rows(project: Project, imported: ImportResult, source: str, *,
+             split: str | None = None, seed: int = 0) -> tuple[ImportReport, list[int]]:
+    """Add rows already read to a project; the new rows' ids come back so it can be undone."""
+    rows = _assign_splits(imported.rows, split, seed)
+    ids = project.add_examples(rows, source=source)
+    return _report(rows, imported, source), ids
+
+
+def resplit(project: Project, shares: Mapping[str, float], seed: int = 0) -> dict[str, int]:
+    """Deal every example anew to train, dev and test in these proportions; the same seed
+    deals the same way. Returns how many rows each split now holds."""
+    unknown = [name for name in shares if name not in SPLITS]
+    if unknown:
+        raise ProjectError(f"Unknown split {unknown[0]!r}: use {', '.join(SPLITS)}.")
+    if any(share < 0 for share in shares.values()) or sum(shares.values()) <= 0:
+        raise ProjectError("Give each split a share of zero or more, and at least one split "
+                           "a share above zero.")
+    ids = project.example_ids()
+    names = dataio.split_rows(len(ids), dict(shares), seed)
+    project.set_splits(dict(zip(ids, names)))
+    return project.split_counts()
+
+
+# -- the list of projects -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectOverview:
+    """A project as the projects list shows it: its size and its best score so far."""
+
+    name: str
+    path: Path
+    examples: int
+    best_score: float | None = None
+    best_split: str | None = None
+
+
+def project_overviews(workspace: Workspace) -> list[ProjectOverview]:
+    """Every project of the workspace, with its best mean score on dev, else on test."""
+    found = []
+    for summary in workspace.list():
+        score, split = None, None
+        try:
+            project = Project.open(summary.path)
+        except ProjectError:
+            continue
+        try:
+            for split_name in ("dev", "test"):
+                best = project.best_candidate(split_name)
+                if best is not None:
+                    score, split = project.mean_score(best.id, split_name)[0], split_name
+                    break
+        finally:
+            project.close()
+        found.append(ProjectOverview(summary.name, summary.path, summary.examples, score,
+                                     split))
+    return found
+
+
+def free_project_name(workspace: Workspace, wanted: str) -> str:
+    """`wanted`, or `wanted 2`, `wanted 3`… whichever no project of the workspace uses."""
+    name, number = wanted, 1
+    while workspace.exists(name):
+        number += 1
+        name = f"{wanted} {number}"
+    return name
+
+
 def draw_demos(project: Project, k: int, seed: int = 0) -> tuple[int, ...]:
     """k training examples, drawn at random with `seed`, as demonstration ids."""
     train = [e.id for e in project.examples("train")]
@@ -218,6 +322,16 @@ def _card_markdown(card: dict) -> str:
     lines += ["", f"- Metric: `{card['metric']}`", f"- Model: {card['model']}",
               f"- Method: {card['method']}", f"- Date: {card['date']}", ""]
     return "\n".join(lines)
+
+
+def prompt_to_export(project: Project) -> Candidate | None:
+    """The prompt a user means by 'the best one': the one they marked as best, else the
+    best by dev score (else by test, else by train); None before anything was scored."""
+    chosen = project.chosen_candidate()
+    if chosen is not None:
+        return chosen
+    return next((c for c in (project.best_candidate(s) for s in ("dev", "test", "train"))
+                 if c), None)
 
 
 def export_best(project: Project, out: str | Path, fmt: str | None = None,

@@ -753,3 +753,56 @@ def test_a_version_1_file_gains_the_meta_prompt_table(tmp_path: Path) -> None:
     project.set_meta_prompt("opro", None)
     assert project.meta_prompt("opro") is None
     assert project.name == "old"
+
+
+def test_a_version_2_file_gains_the_chosen_candidate(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    with sqlite3.connect(path) as conn:
+        migrate(conn, MIGRATIONS[:2])
+        conn.execute(
+            "INSERT INTO project (id, name, template, demo_format, created, updated) "
+            "VALUES (1, 'v2', '{input}', '{input} {output}', 'then', 'then')")
+    project = Project.open(path)
+    assert schema_version(project.conn) == len(MIGRATIONS) >= 3
+    assert project.chosen_candidate() is None
+    assert project.name == "v2"
+    project.close()
+
+
+# -- the user's chosen candidate and a run's scores ---------------------------------
+
+
+def test_the_chosen_candidate_is_kept_until_unmarked_or_deleted(project: Project) -> None:
+    first = project.add_candidate("Name the capital.")
+    second = project.add_candidate("Which city is the capital?")
+    project.choose_candidate(first.id)
+    assert project.chosen_candidate() == first
+    project.update_settings(instruction="Changing settings keeps the mark.")
+    assert project.chosen_candidate() == first
+    project.choose_candidate(second.id)
+    assert project.chosen_candidate() == second
+    project.choose_candidate(None)
+    assert project.chosen_candidate() is None
+    project.choose_candidate(second.id)
+    delete(project, "candidate", second.id)
+    assert project.chosen_candidate() is None
+
+
+def test_split_scores_cover_a_runs_candidates_per_split(project: Project) -> None:
+    ids = with_splits(project)
+    run = project.add_run("ape")
+    scored = project.add_candidate("Name the capital.", run_id=run.id)
+    unscored = project.add_candidate("Say the city.", run_id=run.id)
+    elsewhere = project.add_candidate("Name the capital.")
+    for example_id, score in zip(ids["dev"], (1.0, 0.0, 1.0)):
+        project.save_evaluation(evaluation(scored.id, example_id, score=score))
+    project.save_evaluation(evaluation(scored.id, ids["test"][0], score=1.0))
+    project.save_evaluation(evaluation(elsewhere.id, ids["dev"][0], score=0.0))
+
+    scores = project.split_scores(run.id)
+
+    assert set(scores) == {scored.id}, "unscored and other runs' candidates are left out"
+    assert unscored.id not in scores
+    mean, count_, tokens = scores[scored.id]["dev"]
+    assert (round(mean, 3), count_, tokens) == (0.667, 3, 12.0)
+    assert scores[scored.id]["test"][:2] == (1.0, 1)

@@ -122,9 +122,11 @@ class RunController(QObject):
              on_error: Callable[[BaseException], None] | None = None) -> Job:
         """Work out a run's cost on a worker thread (it may load the model to time it)."""
         project = self._project()
-        backend = self.state.backend_for(project.settings.task_model)
 
         def work(_: JobState) -> runner.Plan:
+            # Here, not in the GUI thread: preparing the bundled model may take a while,
+            # and a missing model file then reaches `on_error` like any other failure.
+            backend = self.state.backend_for(project.settings.task_model)
             seconds = None
             if isinstance(backend, LocalBackend):
                 seconds = runner.seconds_per_call(project, backend.throughput())
@@ -144,6 +146,8 @@ class RunController(QObject):
         """Create a run and start it. Returns the run's id."""
         project = self._project()
         run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then)
+        for config in (project.settings.task_model, project.settings.optimizer_model):
+            self.state.backend_for(config)  # a missing model file fails before the run exists
         run = runner.create_run(project, run_plan, preset=preset, seed=seed,
                                 budget=budget or Budget())
         self.state.candidates_changed.emit()

@@ -130,7 +130,15 @@ def _add_meta_prompts(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts]
+def _add_chosen_candidate(conn: sqlite3.Connection) -> None:
+    """Version 3: the candidate the user marked as best, which exports prefer."""
+    conn.execute(
+        "ALTER TABLE project ADD COLUMN chosen_candidate_id INTEGER "
+        "REFERENCES candidate (id) ON DELETE SET NULL"
+    )
+
+
+MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
