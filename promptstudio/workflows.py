@@ -224,22 +224,27 @@ def project_overviews(workspace: Workspace) -> list[ProjectOverview]:
     """Every project of the workspace, with its best mean score on dev, else on test."""
     found = []
     for summary in workspace.list():
-        score, split = None, None
         try:
             project = Project.open(summary.path)
         except ProjectError:
             continue
         try:
-            for split_name in ("dev", "test"):
-                best = project.best_candidate(split_name)
-                if best is not None:
-                    score, split = project.mean_score(best.id, split_name)[0], split_name
-                    break
+            found.append(overview_of(project))
         finally:
             project.close()
-        found.append(ProjectOverview(summary.name, summary.path, summary.examples, score,
-                                     split))
     return found
+
+
+def overview_of(project: Project) -> ProjectOverview:
+    """One project's size and best mean score (on dev, else on test)."""
+    score, split = None, None
+    for split_name in ("dev", "test"):
+        best = project.best_candidate(split_name)
+        if best is not None:
+            score, split = project.mean_score(best.id, split_name)[0], split_name
+            break
+    return ProjectOverview(project.name, project.path, sum(project.split_counts().values()),
+                           score, split)
 
 
 def free_project_name(workspace: Workspace, wanted: str) -> str:
