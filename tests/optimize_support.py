@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from conftest import ScriptedBackend
+from scripted import ScriptedBackend
 
 from promptstudio.dataio import Row
 from promptstudio.optimize import runner
@@ -84,7 +84,7 @@ def bench_project(workspace, name: str = "bench", instruction: str = "Answer.",
                   test: int = 10):
     """A project from a shared benchmark task: train and dev from its train file, test
     from its test file, for the tests that run the bundled model."""
-    from conftest import bench_rows
+    from scripted import bench_rows
 
     project = workspace.create(ProjectSettings(name=name, instruction=instruction))
     rows = bench_rows(task, "train", train + dev)

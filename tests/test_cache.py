@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ScriptedBackend
+from scripted import ScriptedBackend
 
 from promptstudio.llm.base import GenerationParams
 from promptstudio.llm.cache import CachedBackend

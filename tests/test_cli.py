@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from conftest import SHARED_BENCH, bench_rows
+from scripted import SHARED_BENCH, bench_rows
 
 from promptstudio.cli import main
 

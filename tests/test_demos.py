@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ScriptedBackend
 from optimize_support import ScriptedModel, bench_project, letters_project, start_run, task_input
+from scripted import ScriptedBackend
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bench_rows
+from scripted import bench_rows
 
 from promptstudio.llm.base import BackendError, Cancelled, CancelToken, GenerationParams
 from promptstudio.llm.engine import LlamaEngine

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ScriptedBackend, bench_rows
+from scripted import ScriptedBackend, bench_rows
 
 from promptstudio import workflows
 from promptstudio.dataio import Row

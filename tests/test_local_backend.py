@@ -207,3 +207,20 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error(tmp_path, bundled_mod
             backend.generate(["word " * 200], GenerationParams(max_tokens=4))
     finally:
         backend.close()
+
+
+@pytest.mark.model
+def test_a_thread_frees_its_copy_of_the_model_before_it_ends(bundled_model):
+    backend = LocalBackend()
+    try:
+        def use_and_release() -> None:
+            backend.generate(["Hello"], GenerationParams(max_tokens=2))
+            backend.release_thread()
+
+        worker = threading.Thread(target=use_and_release)
+        worker.start()
+        worker.join()
+        assert backend._engines == []
+        assert backend.generate(["Hello"], GenerationParams(max_tokens=2))[0].text is not None
+    finally:
+        backend.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ScriptedBackend
 from optimize_support import (
     WORDS,
     ScriptedModel,
@@ -14,6 +13,7 @@ from optimize_support import (
     pause_then_resume,
     start_run,
 )
+from scripted import ScriptedBackend
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget

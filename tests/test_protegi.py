@@ -7,8 +7,8 @@ import re
 import time
 
 import pytest
-from conftest import bench_rows
 from optimize_support import WORDS, ScriptedModel, letters_project, pause_then_resume, start_run
+from scripted import bench_rows
 
 from promptstudio.dataio import Row
 from promptstudio.optimize import runner

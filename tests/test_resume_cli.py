@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import bench_rows
+from scripted import bench_rows
 
 pytestmark = pytest.mark.model
 

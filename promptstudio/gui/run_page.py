@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QDoubleValidator, QFont, QIntValidator
+from PySide6.QtGui import QDoubleValidator, QFont, QIntValidator, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -48,7 +48,7 @@ from promptstudio.gui.params_form import ParamsForm, hint_label
 from promptstudio.gui.state import AppState
 from promptstudio.optimize import describe, runner
 from promptstudio.optimize.budget import Budget
-from promptstudio.optimize.events import Event, Progress, RunFinished
+from promptstudio.optimize.events import Event, Progress, RunFinished, StepStarted
 from promptstudio.optimize.method import Method, method_named, methods
 from promptstudio.store.records import Run
 from promptstudio.templates import TemplateError
@@ -59,9 +59,6 @@ LOG_LINES = 20_000
 METHOD_ORDER = ("demos", "ape", "opro", "protegi", "pe2")
 """Simplest and cheapest first: for the bundled small model, demonstrations matter most."""
 
-STATUS_WORDS = {"pending": "not started yet", "running": "interrupted",
-                "paused": "paused", "failed": "stopped by an error"}
-
 
 def ordered_methods() -> list[Method]:
     names = methods()
@@ -69,7 +66,17 @@ def ordered_methods() -> list[Method]:
     return [method_named(n) for n in sorted(names, key=lambda n: (rank.get(n, 99), n))]
 
 
+def short_title(method: str) -> str:
+    """'APE', 'ProTeGi', 'Demonstration search': a method's title without its gloss."""
+    try:
+        title = method_named(method).title
+    except ValueError:
+        return method
+    return title.split(":")[0].split(" (")[0]
+
+
 def _limit(field: QLineEdit, kind: type) -> int | float | None:
+    """A limit box's value; None when it is empty (no limit)."""
     text = field.text().strip().replace(",", ".")
     if not text:
         return None
@@ -78,6 +85,9 @@ def _limit(field: QLineEdit, kind: type) -> int | float | None:
 
 
 class RunPage(QWidget):
+    """Page 3: a run's recipe on the left, its progress and the unfinished runs on the
+    right."""
+
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
@@ -85,10 +95,12 @@ class RunPage(QWidget):
         self._finished: RunFinished | None = None
         self._planning = False
         self._plan_stale = False
+        self._plan_dirty = False
         self._plan: runner.Plan | None = None
         self._pausing = False
         self._stopping = False
         self._resumed = False
+        self._last_progress: Progress | None = None
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
@@ -200,6 +212,7 @@ class RunPage(QWidget):
         self.seed = QSpinBox()
         self.seed.setObjectName("seed")
         self.seed.setRange(0, 2**31 - 1)
+        self.seed.setMaximumWidth(180)
         seed_row.addRow("Random seed", self.seed)
         seed_row.addRow(hint_label(
             "The same seed and settings make the same choices again; change it to try "
@@ -321,9 +334,10 @@ class RunPage(QWidget):
         self.resume_button.setToolTip("Continue this run where it stopped (F6)")
         self.resume_button.clicked.connect(self.resume_selected)
         self.unfinished.currentIndexChanged.connect(self._update_buttons)
-        row.addWidget(self.unfinished, 1)
+        row.addStretch(1)
         row.addWidget(self.resume_button)
         unfinished_layout.addWidget(self.unfinished_hint)
+        unfinished_layout.addWidget(self.unfinished)
         unfinished_layout.addLayout(row)
 
         column.addWidget(progress_box, 1)
@@ -355,8 +369,7 @@ class RunPage(QWidget):
                       _limit(self.max_minutes, float))
 
     def then(self) -> str | None:
-        chosen = self.then_demos.isEnabled() and self.then_demos.isChecked()
-        return "demos" if chosen else None
+        return "demos" if self.method.name != "demos" and self.then_demos.isChecked() else None
 
     def _method_chosen(self) -> None:
         method = self.method
@@ -388,15 +401,10 @@ class RunPage(QWidget):
             return ["Open or create a project first (on the left)."], []
         blocking, warnings = [], []
         settings = project.settings
-        if "{input}" not in settings.template:
-            blocking.append("The prompt template has no {input} slot, so the model would "
-                            "never see the examples. Add {input} at the end of the template "
-                            "on the Task & data page.")
-        else:
-            try:
-                settings.prompt_template.check()
-            except TemplateError as exc:
-                blocking.append(str(exc))
+        try:
+            settings.prompt_template.check()
+        except TemplateError as exc:
+            blocking.append(f"{exc} Change the template on the Task & data page.")
         counts = project.split_counts()
         if counts["train"] == 0:
             blocking.append("The project has no training examples, and every method learns "
@@ -421,10 +429,19 @@ class RunPage(QWidget):
         self.checks.setVisible(bool(lines))
 
     def _schedule_plan(self) -> None:
+        """Estimate the cost soon, once the choices settle; only while the page is shown,
+        since the first estimate times the model."""
         if self.state.project is None:
             return
+        self._plan_dirty = True
         self.plan_label.setText("Estimating what this run will cost…")
-        self._plan_timer.start()
+        if self.isVisible():
+            self._plan_timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._plan_dirty and self.state.project is not None:
+            self._plan_timer.start()
 
     def _plan_now(self) -> None:
         if self.state.project is None:
@@ -437,7 +454,7 @@ class RunPage(QWidget):
         except ValueError as exc:
             self.plan_label.setText(str(exc))
             return
-        self._planning, self._plan_stale = True, False
+        self._planning, self._plan_stale, self._plan_dirty = True, False, False
         self.state.runs.plan(self.method.name, preset=self.preset, overrides=overrides,
                              then=self.then(), on_done=self._planned,
                              on_error=self._plan_failed)
@@ -556,10 +573,13 @@ class RunPage(QWidget):
     def _run_started(self, run_id: int) -> None:
         self._pending.clear()
         self._finished = None
+        self._last_progress = None
         self._pausing = self._stopping = False
         self.log.clear()
         self.outcome.clear()
         self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(True)
         self.progress_details.setText("Preparing the model…")
         title = self._run_title(run_id)
         if self._resumed:
@@ -597,17 +617,25 @@ class RunPage(QWidget):
             if isinstance(event, Progress):
                 progress = event
                 continue
+            line = describe.event_line(event)
             if isinstance(event, RunFinished):
                 self._finished = event
-            line = describe.event_line(event)
+                line = self._ending(event.status, event)
+            if line and isinstance(event, (StepStarted, RunFinished)):
+                lines.append("")  # a blank line before each step, for the eye
             if line:
                 lines.append(line)
         if lines:
+            bar = self.log.verticalScrollBar()
+            following = bar.value() >= bar.maximum() - 2  # else the user is reading back
             self.log.appendPlainText("\n".join(lines))
+            if following:
+                bar.setValue(bar.maximum())
         if progress is not None:
             self._show_progress(progress)
 
     def _show_progress(self, progress: Progress) -> None:
+        self._last_progress = progress
         total = max(progress.projected_calls, progress.calls, 1)
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
@@ -619,23 +647,39 @@ class RunPage(QWidget):
         self._flush_timer.stop()
         self._pausing = self._stopping = False
         finished = self._finished if self._finished and self._finished.run_id == run_id else None
-        if finished is not None and status == "finished":
-            text = describe.ending(status, finished.dev_score, finished.test_score,
-                                   finished.baseline_test_score)
-        else:
-            text = describe.ending(status)
+        text = self._ending(status, finished)
         if status == "finished":
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
-        self.headline.setText(f"Run {run_id}: {STATUS_WORDS.get(status, status)}."
+        if self._last_progress is not None:
+            self.progress_details.setText(describe.spent_line(self._last_progress, status))
+        else:
+            self.progress_details.clear()
+        self.headline.setText(f"Run {run_id}: {describe.STATUS_WORDS.get(status, status)}."
                               if status != "finished" else f"Run {run_id} finished.")
         self.outcome.setText(text)
         self.settings_panel.setEnabled(True)
         self._refresh_unfinished()
         self.state.status.emit(f"Run {run_id}: {text}")
+
+    def _ending(self, status: str, finished: RunFinished | None) -> str:
+        if finished is None or status != "finished":
+            return describe.ending(status)
+        return describe.ending(status, finished.dev_score, finished.test_score,
+                               finished.baseline_test_score,
+                               kept_start=self._is_start(finished.best_candidate_id))
+
+    def _is_start(self, candidate_id: int | None) -> bool:
+        project = self.state.project
+        if project is None or candidate_id is None:
+            return False
+        try:
+            return project.candidate(candidate_id).operation == "start"
+        except Exception:  # gone with a deleted run: nothing to say about it
+            return False
 
     def _run_failed(self, run_id: int, error: object) -> None:
         if isinstance(error, BaseException):
@@ -650,6 +694,8 @@ class RunPage(QWidget):
         self.outcome.clear()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)
+        self.progress.setVisible(False)
         self.progress_details.clear()
         self._project_edited()
         self._refresh_unfinished()
@@ -674,10 +720,9 @@ class RunPage(QWidget):
         self.unfinished.blockSignals(True)
         self.unfinished.clear()
         for run in runs:
-            title = method_named(run.method).title if run.method in methods() else run.method
-            text = (f"Run {run.id}: {title} ({run.preset or 'custom'}), "
-                    f"{STATUS_WORDS.get(run.status, run.status)}, "
-                    f"{run.llm_calls:,} model calls so far")
+            text = (f"Run {run.id}: {short_title(run.method)} {run.preset}, "
+                    f"{describe.STATUS_WORDS.get(run.status, run.status)} after "
+                    f"{run.llm_calls:,} model calls")
             self.unfinished.addItem(text, run.id)
             if run.error:
                 self.unfinished.setItemData(self.unfinished.count() - 1, run.error,
@@ -685,7 +730,8 @@ class RunPage(QWidget):
         index = self.unfinished.findData(chosen)
         self.unfinished.setCurrentIndex(index if index >= 0 else 0 if runs else -1)
         self.unfinished.blockSignals(False)
-        self.unfinished.setEnabled(bool(runs))
+        self.unfinished.setVisible(bool(runs))
+        self.resume_button.setVisible(bool(runs))
         if runs:
             self.unfinished_hint.setText(
                 "These runs stopped before the end (paused, closed, or stopped by an error). "
@@ -719,10 +765,14 @@ class RunPage(QWidget):
             self.pause_button.setToolTip("Pause at the next safe point; resume it any time, "
                                          "also after closing PromptStudio (F6)")
             self.pause_button.setEnabled(not (self._pausing or self._stopping))
-        else:
+        elif resumable:
             self.pause_button.setText("Resume")
             self.pause_button.setToolTip("Continue the unfinished run chosen on the right (F6)")
-            self.pause_button.setEnabled(has_project and resumable)
+            self.pause_button.setEnabled(has_project)
+        else:
+            self.pause_button.setText("Pause")
+            self.pause_button.setToolTip("Pause a run while it is going (F6)")
+            self.pause_button.setEnabled(False)
         self.stop_button.setEnabled(running and not (self._pausing or self._stopping))
         self.resume_button.setEnabled(has_project and resumable and not running)
 

@@ -8,13 +8,14 @@ listen to their model. The run itself belongs to the engine (`optimize.runner`);
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from promptstudio.gui.workers import Job, Jobs, JobState
-from promptstudio.llm.base import Backend
+from promptstudio.llm.base import Backend, ModelFileError
 from promptstudio.llm.config import ModelConfig, make_backend
 from promptstudio.llm.local import LocalBackend
 from promptstudio.optimize import runner
@@ -44,6 +45,7 @@ class AppState(QObject):
         self.jobs = Jobs(self)
         self.runs = RunController(self)
         self._backends: dict[ModelConfig, Backend] = {}
+        self._backends_lock = threading.Lock()
 
     # -- the open project ---------------------------------------------------------------
 
@@ -79,10 +81,27 @@ class AppState(QObject):
 
     def backend_for(self, config: ModelConfig) -> Backend:
         """One backend per model choice, kept for the session. A local model loads on the
-        first thread that uses it (never the GUI thread), once per thread."""
-        if config not in self._backends:
-            self._backends[config] = make_backend(config)
-        return self._backends[config]
+        first thread that uses it (never the GUI thread), once per thread. Making a local
+        backend reads the model file's header (about a second), so jobs call this, and
+        two jobs asking at once get the same backend."""
+        with self._backends_lock:
+            if config not in self._backends:
+                self._backends[config] = make_backend(config)
+            return self._backends[config]
+
+    def use_backend(self, config: ModelConfig, backend: Backend) -> Backend | None:
+        """Answer for `config` with `backend` from now on: a server backend holding the API
+        key that the project file leaves out, or a stand-in model in tests. Returns the
+        backend it replaces, if one was made."""
+        with self._backends_lock:
+            previous = self._backends.get(config)
+            self._backends[config] = backend
+        return previous
+
+    def made_backend(self, config: ModelConfig) -> Backend | None:
+        """The backend already made for `config`, without making one."""
+        with self._backends_lock:
+            return self._backends.get(config)
 
     def shutdown(self, milliseconds: int = 30_000) -> bool:
         """Pause the active run, stop every job and wait for them; close the project."""
@@ -90,10 +109,21 @@ class AppState(QObject):
         self.jobs.cancel_all()
         stopped = self.jobs.wait_all(milliseconds)
         self._close_current()
-        for backend in self._backends.values():
-            backend.close()
+        if stopped:  # a job still going may be inside a backend: freeing it would crash
+            for backend in self._backends.values():
+                backend.close()
         self._backends.clear()
         return stopped
+
+
+def check_model_file(config: ModelConfig) -> None:
+    """Say now, in the GUI thread, if a chosen model file is missing: the quick part of
+    what making its backend checks (the rest reads the whole header, in a job)."""
+    if config.kind == "local" and config.path:
+        path = Path(config.path).expanduser()
+        if not path.is_file():
+            raise ModelFileError(f"The model file {path} does not exist. Choose another "
+                                 "model on the Models page.")
 
 
 class RunController(QObject):
@@ -129,7 +159,10 @@ class RunController(QObject):
             backend = self.state.backend_for(project.settings.task_model)
             seconds = None
             if isinstance(backend, LocalBackend):
-                seconds = runner.seconds_per_call(project, backend.throughput())
+                try:
+                    seconds = runner.seconds_per_call(project, backend.throughput())
+                finally:
+                    backend.release_thread()
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,
                                seconds_per_call=seconds)
 
@@ -147,7 +180,7 @@ class RunController(QObject):
         project = self._project()
         run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then)
         for config in (project.settings.task_model, project.settings.optimizer_model):
-            self.state.backend_for(config)  # a missing model file fails before the run exists
+            check_model_file(config)  # a missing file fails before the run exists
         run = runner.create_run(project, run_plan, preset=preset, seed=seed,
                                 budget=budget or Budget())
         self.state.candidates_changed.emit()
@@ -160,13 +193,19 @@ class RunController(QObject):
             raise RuntimeError("A run is already going; pause or stop it first.")
         project = self._project()
         settings = project.settings
-        task = self.state.backend_for(settings.task_model)
-        optimizer = self.state.backend_for(settings.optimizer_model)
+        for config in (settings.task_model, settings.optimizer_model):
+            check_model_file(config)
         control = RunControl()
 
         def work(job: JobState) -> runner.RunOutcome:
-            return runner.execute(project, run_id, task, optimizer, control=control,
-                                  listener=job.report)
+            task = self.state.backend_for(settings.task_model)
+            optimizer = self.state.backend_for(settings.optimizer_model)
+            try:
+                return runner.execute(project, run_id, task, optimizer, control=control,
+                                      listener=job.report)
+            finally:
+                task.release_thread()
+                optimizer.release_thread()
 
         self.active_run_id, self._control = run_id, control
         self._job = self.state.jobs.start(

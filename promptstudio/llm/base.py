@@ -182,6 +182,11 @@ class Backend(ABC):
         """`score` for many prompts at once; backends that can batch them override this."""
         return [self.score(prompt, continuations, cancel) for prompt, continuations in items]
 
+    def release_thread(self) -> None:  # noqa: B027 - most backends hold nothing per thread
+        """Free what the calling thread holds (a local model's copy in memory); the
+        backend stays usable and loads again when this or another thread needs it. Worker
+        threads call it before they end, or their memory would outlive them."""
+
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model; the backend may not be used afterwards."""
 

@@ -86,6 +86,16 @@ class LocalBackend(Backend):
         """Load the model in this thread now, so the first call is not the slow one."""
         self.engine()
 
+    def release_thread(self) -> None:
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            return
+        self._local.engine = None
+        with self._lock:
+            self._engines = [e for e in self._engines if e is not engine]
+        with contextlib.suppress(Exception):
+            engine.close()
+
     def close(self) -> None:
         """Free every thread's engine; call when no thread is using the backend any more."""
         self._closed = True

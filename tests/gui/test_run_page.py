@@ -1,0 +1,232 @@
+"""The Run page's recipe: methods, presets, every setting, limits, checks and the estimate."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from optimize_support import ScriptedModel, letters_project, start_run
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QSpinBox
+
+from promptstudio.gui.run_page import RunPage
+from promptstudio.optimize.method import method_named, methods
+
+
+def quiet_model() -> ScriptedModel:
+    return ScriptedModel(lambda instruction, word: word[0],
+                         lambda prompt, call: "<START>Give the first letter.<END>")
+
+
+def slow_model(seconds: float = 0.003) -> ScriptedModel:
+    """Slow enough that a run is still going when the test acts on it."""
+
+    def answer(instruction: str, word: str) -> str:
+        time.sleep(seconds)
+        return word[0]
+
+    return ScriptedModel(answer, lambda prompt, call: "<START>Give the first letter.<END>")
+
+
+@pytest.fixture
+def letters(state):
+    """The letters project, open, with a scripted model standing in for both models."""
+    letters_project(state.workspace).close()
+    project = state.open_project("letters")
+    state.use_backend(project.settings.task_model, quiet_model())
+    return project
+
+
+@pytest.fixture
+def page(qtbot, state, letters) -> RunPage:
+    widget = RunPage(state)
+    qtbot.addWidget(widget)
+    widget.resize(1040, 760)
+    widget.show()
+    return widget
+
+
+def errors_shown(widget) -> list[str]:
+    return [box.text() for box in widget.findChildren(QMessageBox, "errorMessage")]
+
+
+def test_every_method_is_offered_with_its_explanation(page):
+    titles = [page.method_list.item(i).text() for i in range(page.method_list.count())]
+    assert sorted(titles) == sorted(method_named(name).title for name in methods())
+    for name in methods():
+        page.choose(name)
+        assert page.method.name == name
+        assert page.method_summary.text() == method_named(name).summary
+        assert page.then_demos.isVisible() == (name != "demos")
+
+
+def test_the_advanced_settings_show_every_setting_with_its_paper_default(page):
+    assert not page.advanced.isVisible()
+    page.advanced_toggle.click()
+    assert page.advanced.isVisible()
+    page.choose("protegi", "quick")
+    method = method_named("protegi")
+    assert set(page.params.fields) == set(method.presets["quick"])
+    assert page.params.values() == method.presets["quick"]
+    texts = [label.text() for label in page.params.findChildren(type(page.method_summary))]
+    assert "Prompts kept per round" in texts
+    assert str(method.paper["beam"]) in texts  # the paper's beam width beside the setting
+    assert isinstance(page.params.fields["bandit"].widget, QComboBox)
+    assert isinstance(page.params.fields["rounds"].widget, QSpinBox)
+
+
+def test_each_kind_of_setting_gets_its_own_editor(page):
+    page.choose("ape", "quick")
+    widgets = {name: field.widget for name, field in page.params.fields.items()}
+    assert isinstance(widgets["mode"], QComboBox)
+    assert isinstance(widgets["stage_sizes"], QLineEdit)
+    assert widgets["stage_sizes"].text() == "4, 8, 16"
+    assert widgets["keep_fraction"].value() == 0.5
+    page.params.set_value("stage_sizes", [3, 6, 12])
+    page.params.set_value("mode", "both")
+    assert page.params.overrides() == {"stage_sizes": [3, 6, 12], "mode": "both"}
+    assert page.params.labels["mode"].font().bold()
+    assert not page.params.labels["subsamples"].font().bold()
+
+
+def test_a_switch_of_preset_starts_from_that_preset(page):
+    page.choose("opro", "quick")
+    page.params.set_value("steps", 7)
+    page.choose("opro", "standard")
+    assert page.params.values() == method_named("opro").presets["standard"]
+    assert page.params.overrides() == {}
+
+
+def test_text_that_is_no_list_of_numbers_is_refused_in_words(page, state):
+    page.choose("ape", "quick")
+    page.params.fields["stage_sizes"].widget.setText("four, eight")
+    with pytest.raises(ValueError, match="whole numbers separated by commas"):
+        page.params.overrides()
+    page.start_run()
+    assert any("whole numbers" in text for text in errors_shown(page))
+    assert state.project.runs() == []
+
+
+def test_the_estimate_follows_the_choices(page, qtbot, state):
+    qtbot.waitUntil(lambda: "model calls" in page.plan_label.text(), timeout=10_000)
+    page.choose("opro", "quick")
+    plans = []
+    state.runs.planned.connect(plans.append)
+    page.params.set_value("steps", 1)
+    page.params.set_value("steps", 2)
+    page.params.set_value("per_step", 2)
+    qtbot.waitUntil(lambda: bool(plans) and "model calls" in page.plan_label.text(),
+                    timeout=10_000)
+    qtbot.wait(600)
+    assert len(plans) == 1, "quick changes in a row are estimated once"
+    assert plans[0].params["steps"] == 2 and plans[0].params["per_step"] == 2
+    assert f"about {plans[0].projected_calls:,} model calls" in page.plan_label.text()
+    page.max_calls.setText("10")
+    assert "Your limits will end the search earlier" in page.plan_label.text()
+
+
+def test_limits_and_seed_reach_the_run(page, qtbot, state):
+    page.choose("opro", "quick")
+    page.max_calls.setText("40")
+    page.max_minutes.setText("2.5")
+    page.seed.setValue(7)
+    page.then_demos.setChecked(True)
+    page.start_run()
+    qtbot.waitUntil(lambda: not state.runs.running, timeout=20_000)
+    run = state.project.runs()[-1]
+    assert run.budget == {"max_calls": 40, "max_minutes": 2.5}
+    assert run.seed == 7 and run.preset == "quick" and run.params["then"] == "demos"
+
+
+def test_a_template_without_input_stops_the_run_before_it_starts(page, state):
+    # The store refuses such a template; an older or hand-edited project file may hold one.
+    state.project.db["project"].update(1, {"template": "Instruction: {instruction}\nOutput:"})
+    state.settings_changed.emit()
+    assert "no {input} slot" in page.checks.text()
+    page.start_run()
+    assert any("{input}" in text for text in errors_shown(page))
+    assert state.project.runs() == []
+
+
+def test_a_project_without_training_examples_is_told_what_to_do(qtbot, state):
+    from promptstudio.store.records import ProjectSettings
+
+    state.workspace.create(ProjectSettings(name="empty")).close()
+    state.open_project("empty")
+    widget = RunPage(state)
+    qtbot.addWidget(widget)
+    widget.start_run()
+    assert any("no training examples" in text for text in errors_shown(widget))
+    assert state.project.runs() == []
+
+
+def test_no_dev_examples_asks_before_starting(qtbot, state, answers):
+    from promptstudio.dataio import Row
+    from promptstudio.store.records import ProjectSettings
+
+    project = state.workspace.create(ProjectSettings(name="nodev"))
+    project.add_examples([Row(f"w{i}", "x", ("x",), "train") for i in range(8)])
+    project.close()
+    project = state.open_project("nodev")
+    state.use_backend(project.settings.task_model, quiet_model())
+    widget = RunPage(state)
+    qtbot.addWidget(widget)
+    assert "no dev examples" in widget.checks.text()
+    answers.replies = [False]
+    widget.start_run()
+    assert "no dev examples" in answers.asked[0]
+    assert state.project.runs() == []
+
+
+def test_unfinished_runs_are_offered_for_resuming(page, state):
+    assert not page.unfinished.isVisible()
+    paused = start_run(state.project, "opro")
+    state.project.update_run(paused.id, status="paused", llm_calls=12)
+    failed = start_run(state.project, "ape")
+    state.project.update_run(failed.id, status="failed", error="ServerError: timed out")
+    state.candidates_changed.emit()
+    assert page.unfinished.isVisible()
+    assert page.unfinished.count() == 2
+    assert page.unfinished.itemData(0) == failed.id  # newest first
+    assert "stopped by an error" in page.unfinished.itemText(0)
+    assert "paused" in page.unfinished.itemText(1)
+    assert "12 model calls" in page.unfinished.itemText(1)
+    assert page.resume_button.isEnabled()
+    assert page.pause_button.text() == "Resume" and page.pause_button.isEnabled()
+
+
+def test_buttons_follow_the_run(page, qtbot, state):
+    assert page.start_button.isEnabled() and not page.stop_button.isEnabled()
+    state.use_backend(state.project.settings.task_model, slow_model())
+    page.choose("opro", "quick")
+    page.start_run()
+    assert state.runs.running
+    assert not page.start_button.isEnabled()
+    assert page.pause_button.text() == "Pause" and page.stop_button.isEnabled()
+    assert not page.settings_panel.isEnabled()
+    qtbot.waitUntil(lambda: not state.runs.running, timeout=20_000)
+    assert page.start_button.isEnabled() and not page.stop_button.isEnabled()
+    assert page.settings_panel.isEnabled()
+
+
+def test_stopping_asks_first_because_a_stopped_run_cannot_resume(page, qtbot, state, answers):
+    state.use_backend(state.project.settings.task_model, slow_model())
+    page.choose("opro", "quick")
+    page.start_run()
+    answers.replies = [False]
+    page.stop_run()
+    assert "cannot continue later" in answers.asked[0]
+    assert state.runs.running
+    page.stop_run()
+    qtbot.waitUntil(lambda: not state.runs.running, timeout=20_000)
+    assert state.project.runs()[-1].status == "cancelled"
+    assert "Stopped" in page.outcome.text()
+
+
+def test_the_page_is_usable_without_a_project(qtbot, state):
+    widget = RunPage(state)
+    qtbot.addWidget(widget)
+    widget.show()
+    assert not widget.start_button.isEnabled()
+    widget.start_run()
+    assert any("Open or create a project" in text for text in errors_shown(widget))
+    assert widget.findChildren(QCheckBox, "thenDemos")

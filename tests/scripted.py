@@ -1,0 +1,72 @@
+"""Test helpers that are not fixtures: a scripted model and the shared benchmark data.
+
+They live here, not in conftest.py, because tests in sub-folders have their own
+conftest.py, and `from scripted import ...` would find the wrong one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from promptstudio.llm.base import (
+    Backend,
+    CancelToken,
+    ContinuationScore,
+    Generation,
+    GenerationParams,
+)
+
+SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+def bench_rows(task: str, split: str, limit: int | None = None) -> list[dict]:
+    path = SHARED_BENCH / task / f"{split}.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared benchmark data not found at {path}")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+class ScriptedBackend(Backend):
+    """A fake model for testing loop logic: replies come from a function of the prompt."""
+
+    kind = "scripted"
+
+    def __init__(self, reply=lambda prompt: "", scores: dict[str, float] | None = None,
+                 preferred_batch: int = 1) -> None:
+        super().__init__()
+        self.reply = reply
+        self.label_scores = scores or {}
+        self.preferred_batch = preferred_batch
+        self.prompts: list[str] = []
+        self.scored: list[tuple[str, tuple[str, ...]]] = []
+
+    @property
+    def model_id(self) -> str:
+        return "scripted:test"
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams,
+                 cancel: CancelToken | None = None, on_result=None) -> list[Generation]:
+        results = []
+        for index, prompt in enumerate(prompts):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            self.prompts.append(prompt)
+            text = self.reply(prompt)
+            self.stats.add(len(prompt.split()), len(text.split()), 0.001)
+            results.append(Generation(text, len(prompt.split()), len(text.split()), 0.001))
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
+
+    def score(self, prompt: str, continuations: Sequence[str],
+              cancel: CancelToken | None = None) -> list[ContinuationScore]:
+        self.scored.append((prompt, tuple(continuations)))
+        self.stats.add(len(prompt.split()), 0, 0.001)
+        return [ContinuationScore(c, self.label_scores.get(c.strip(), -5.0),
+                                  self.label_scores.get(c.strip(), -5.0), 1)
+                for c in continuations]

@@ -1,0 +1,118 @@
+"""Plain words for every method setting and every run event."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptstudio.optimize import describe, events
+from promptstudio.optimize.method import method_named, methods
+
+
+def every_setting():
+    for name in methods():
+        method = method_named(name)
+        keys = set(method.paper)
+        for params in method.presets.values():
+            keys |= set(params)
+        for key in sorted(keys):
+            yield name, key
+
+
+@pytest.mark.parametrize(("method", "key"), list(every_setting()))
+def test_every_setting_of_every_method_is_described(method, key):
+    described = describe.SETTINGS[method].get(key)
+    assert described is not None, f"{method}.{key} has no description"
+    assert described.label and described.label[0].isupper()
+    assert len(described.text) > 30 and described.text.endswith(".")
+
+
+def test_no_description_is_left_over_from_a_removed_setting():
+    for name, described in describe.SETTINGS.items():
+        method = method_named(name)
+        known = set(method.paper).union(*method.presets.values())
+        assert set(described) <= known, name
+
+
+def test_every_preset_value_of_a_choice_is_among_its_choices():
+    for method, key in every_setting():
+        choices = describe.setting(method, key).choices
+        for params in method_named(method).presets.values():
+            if choices and key in params:
+                assert params[key] in choices, (method, key, params[key])
+
+
+def test_presets_are_explained():
+    for name in methods():
+        assert set(method_named(name).presets) <= set(describe.PRESETS)
+
+
+def test_an_unknown_setting_still_gets_a_label():
+    assert describe.setting("ape", "new_thing").label == "New thing"
+
+
+def test_each_event_becomes_one_plain_line():
+    lines = [describe.event_line(e) for e in (
+        events.RunStarted(3, "ape", 420, 0.0),
+        events.StepStarted(3, 2, 5, "Scoring 8 instructions on 4 examples"),
+        events.CandidateCreated(3, 12, "Say the first\nletter.", "paraphrase", (4,), 2),
+        events.CandidateRejected(3, "Input: {input}", "repeats the template's slots or tags"),
+        events.CandidateScored(3, 12, "train", 0.75, 8, 2),
+        events.BestChanged(3, 12, "Say the first letter.", 0.75, "train"),
+        events.Message(3, "Choosing among 4 finalists on 6 dev examples."),
+        events.RunFinished(3, "finished", 12, 0.8, 0.7, 0.5),
+    )]
+    assert lines[0] == "Run 3 (APE: instructions induced from examples) is going: about 420 " \
+        "model calls in all."
+    assert lines[1] == "Step 2 of 5: Scoring 8 instructions on 4 examples."
+    assert lines[2] == "New prompt #12 (a rewording): “Say the first letter.”"
+    assert "no usable instruction" in lines[3]
+    assert lines[4] == "Prompt #12 scored 75% on 8 training examples."
+    assert lines[5].startswith("Best so far: #12, 75% on training examples")
+    assert lines[6] == "Choosing among 4 finalists on 6 dev examples."
+    assert "80% on the dev examples and 70% on the test examples" in lines[7]
+    assert "20 points gained" in lines[7]
+    assert all("\n" not in line for line in lines)
+
+
+def test_progress_goes_to_the_bar_not_the_log():
+    progress = events.Progress(1, 120, 400, 60.0, 150.0, 100, 9000)
+    assert describe.event_line(progress) is None
+    assert describe.progress_line(progress) == (
+        "120 of about 400 model calls · about 2 minutes left · 2.0 calls and 150 tokens a "
+        "second")
+
+
+def test_demonstration_candidates_say_what_changed():
+    line = describe.event_line(events.CandidateCreated(1, 5, "Answer.", "demo", (1,), 1))
+    assert line == "New prompt #5: the same instruction, shown with other examples."
+
+
+def test_an_ended_run_says_what_it_spent():
+    progress = events.Progress(1, 135, 167, 130.0, 30.0, 135, 9000)
+    assert describe.spent_line(progress, "finished") == "Done: 135 model calls in 2 minutes."
+    assert describe.spent_line(progress, "paused") == "Paused after 135 model calls in 2 minutes."
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    ("paused", "resume"), ("cancelled", "kept"), ("failed", "error")])
+def test_every_ending_is_said(status, words):
+    assert words in describe.ending(status)
+
+
+def test_a_run_that_keeps_the_starting_prompt_says_so():
+    text = describe.ending("finished", 0.9, 1.0, 1.0, kept_start=True)
+    assert text == ("Finished. Nothing the run found did clearly better than your starting "
+                    "prompt, so it keeps that one (90% on the dev examples and 100% on the "
+                    "test examples).")
+
+
+def test_a_worse_prompt_is_said_plainly():
+    text = describe.ending("finished", 0.9, 0.4, 0.6)
+    assert "20 points worse" in text
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (40, "40 seconds"), (200, "3 minutes"), (4800, "1 hour 20 minutes"),
+    (9000, "2 hours 30 minutes")])
+def test_durations_read_naturally(seconds, words):
+    assert describe.duration(seconds) == words
