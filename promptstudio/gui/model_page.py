@@ -743,7 +743,7 @@ class ModelPage(QWidget):
                 backend = self.state.backend_for(stored)
                 if isinstance(backend, LocalBackend):
                     backend.load()
-                    rates = backend.throughput()
+                    rates = backend.throughput(job.cancel_token)
                     return stored, (
                         f"Ready: generates about {rates.best_generation_rate:,.0f} tokens a "
                         f"second on this computer (reads prompts at "

@@ -153,14 +153,15 @@ class RunController(QObject):
         """Work out a run's cost on a worker thread (it may load the model to time it)."""
         project = self._project()
 
-        def work(_: JobState) -> runner.Plan:
+        def work(job: JobState) -> runner.Plan:
             # Here, not in the GUI thread: preparing the bundled model may take a while,
             # and a missing model file then reaches `on_error` like any other failure.
             backend = self.state.backend_for(project.settings.task_model)
             seconds = None
             if isinstance(backend, LocalBackend):
                 try:
-                    seconds = runner.seconds_per_call(project, backend.throughput())
+                    seconds = runner.seconds_per_call(project,
+                                                      backend.throughput(job.cancel_token))
                 finally:
                     backend.release_thread()
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from promptstudio.llm.base import CancelToken
+from promptstudio.llm.base import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Job(QThread):
     progressed = Signal(object)
     succeeded = Signal(object)
     failed = Signal(object)  # the exception
+    cancelled = Signal()  # the function stopped because `cancel` was called
 
     def __init__(self, title: str, function: JobFunction, parent: QObject | None = None,
                  on_cancel: Callable[[], None] | None = None) -> None:
@@ -56,6 +57,8 @@ class Job(QThread):
     def run(self) -> None:
         try:
             result = self.function(self.state)
+        except Cancelled:
+            self.cancelled.emit()
         except BaseException as exc:  # every failure becomes a message, never a crash
             log.warning("Job %r failed", self.title, exc_info=True)
             self.failed.emit(exc)

@@ -105,11 +105,12 @@ class LocalBackend(Backend):
             with contextlib.suppress(Exception):
                 engine.close()
 
-    def throughput(self) -> Throughput:
+    def throughput(self, cancel: CancelToken | None = None) -> Throughput:
         """This model's measured speed on this machine (measured once, then remembered)."""
         known = throughput.cached(self.model_id, self.n_threads)
         if known is None:
-            known = throughput.measure(self.engine(), self.model_id, self.n_threads)
+            known = throughput.measure(self.engine(), self.model_id, self.n_threads,
+                                       cancel=cancel)
             throughput.remember(known)
         return known
 

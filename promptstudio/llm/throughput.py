@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
+from promptstudio.llm.base import CancelToken
 from promptstudio.llm.engine import LlamaEngine
 from promptstudio.paths import app_home
 
@@ -60,11 +61,19 @@ class Throughput:
 
 def measure(engine: LlamaEngine, model_id: str, threads: int,
             batches: tuple[int, ...] = PROMPT_BATCHES,
-            parallel: tuple[int, ...] = PARALLEL_SEQUENCES) -> Throughput:
-    """Measure an engine; `parallel` is capped by the engine's sequence count."""
-    prompt = {b: round(engine.prompt_rate(b), 1) for b in batches}
-    usable = sorted({min(n, engine.n_seq_max - 1) for n in parallel})
-    generation = {n: round(engine.generation_rate(n), 1) for n in usable}
+            parallel: tuple[int, ...] = PARALLEL_SEQUENCES,
+            cancel: CancelToken | None = None) -> Throughput:
+    """Measure an engine; `parallel` is capped by the engine's sequence count. It takes
+    from seconds to minutes on a busy machine, so `cancel` is checked between parts."""
+    cancel = cancel or CancelToken()
+    prompt = {}
+    for b in batches:
+        cancel.raise_if_cancelled()
+        prompt[b] = round(engine.prompt_rate(b), 1)
+    generation = {}
+    for n in sorted({min(n, engine.n_seq_max - 1) for n in parallel}):
+        cancel.raise_if_cancelled()
+        generation[n] = round(engine.generation_rate(n), 1)
     return Throughput(model_id, threads, prompt, generation, date.today().isoformat())
 
 
