@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint demo system-deps clean
+.PHONY: run test lint demo system-deps clean package package-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# The desktop app for people who do not use Python: dist/PromptStudio/ and its tarball. It
+# builds in its own environment (build/package-venv) with llama.cpp compiled for any AVX2 CPU
+# (once, about 8 minutes); see docs/packaging.md. `make test` never builds it.
+package: system-deps
+	@bash packaging/build-deps.sh
+	$(PYTHON) packaging/build.py
+
+# Builds the app (as `make package` does) and tests the built program: its self-test with no
+# Python environment, its window offscreen (and on X11 under Xvfb), its size.
+package-test: $(STAMP) system-deps
+	@bash packaging/build-deps.sh
+	$(BIN)/python -m pytest -m slow -v tests/test_package.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check promptstudio tests benchmarks

@@ -1,6 +1,6 @@
 """The model that ships with PromptStudio: Gemma 3 270M, Q4_K_M.
 
-Where it is looked for, in order (`find_bundled_model`):
+Where `bundled_model_path` looks for it, in order:
 
 1. `models/` beside the built app's executable (`paths.shipped_models_dirs`). The build puts
    the GGUF file there, unpacked, so the app never assembles or downloads anything. That

@@ -1,0 +1,354 @@
+"""Build the PromptStudio app: `make package` on Linux, `py packaging\\build.py` on Windows,
+`python3 packaging/build.py` on macOS.
+
+1. A separate build environment, build/package-venv (the development .venv is not touched).
+2. llama-cpp-python compiled for any x86-64 CPU with AVX2 (2013 on), not just this one:
+   `-DGGML_NATIVE=OFF` plus the baseline instruction sets. The wheel is built once into
+   build/wheels/ with pip's cache off, because pip's wheel cache does not know about
+   CMAKE_ARGS and would hand back a copy compiled for the build machine.
+3. The project installed into it normally (not editable), with PyInstaller.
+4. PyInstaller with packaging/promptstudio.spec: dist/PromptStudio/ (dist/PromptStudio.app on
+   macOS), one folder, windowed.
+5. Debug symbols stripped from Python's own libraries; the duplicate llama.cpp libraries
+   turned into links. The bundled model, as a plain file, into dist/PromptStudio/models/
+   (Contents/Resources/models in the .app), with the Gemma notice.
+6. On Linux: the desktop-entry installer and a README beside the executable, and the tarball
+   dist/PromptStudio-VERSION-linux-x86_64.tar.gz. Windows and macOS installers are made by
+   packaging/windows/promptstudio.iss and packaging/macos/make-dmg.sh on those systems.
+
+Options: --skip-deps (keep the build environment's requirements), --no-archive.
+Environment: PROMPTSTUDIO_CMAKE_ARGS replaces the CPU flags below (e.g. for an ARM build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build"
+VENV = BUILD / "package-venv"
+WHEELS = BUILD / "wheels"
+MODEL_CACHE = BUILD / "model"
+DIST = ROOT / "dist"
+APP_NAME = "PromptStudio"
+SPEC = ROOT / "packaging" / "promptstudio.spec"
+
+# The CPU baseline. x86-64: AVX2 + FMA + F16C + BMI2, i.e. Intel Haswell (2013) and AMD
+# Excavator/Zen (2015/2017) onwards. Apple Silicon: NEON and Metal are always there.
+X86_64_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+                     "-DGGML_F16C=ON -DGGML_BMI2=ON")
+ARM64_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
+MAC_ARM64_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_METAL=ON -DCMAKE_OSX_ARCHITECTURES=arm64"
+
+GEMMA_NOTICE = """\
+The model file in this folder is Gemma 3 270M (instruction tuned), quantized to Q4_K_M.
+Gemma is provided under and subject to the Gemma Terms of Use found at
+ai.google.dev/gemma/terms
+"""
+
+
+def say(text: str) -> None:
+    print(f"[build] {text}", flush=True)
+
+
+def run(*command: str | Path, env: dict | None = None, cwd: Path = ROOT) -> None:
+    printable = " ".join(str(part) for part in command)
+    say(printable if len(printable) < 300 else printable[:300] + " ...")
+    subprocess.run([str(part) for part in command], check=True, env=env, cwd=cwd)
+
+
+def venv_python() -> Path:
+    if sys.platform == "win32":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def pinned(requirement: str) -> str:
+    """The version pinned in pyproject.toml for `requirement` (NAME==VERSION)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(rf'"{re.escape(requirement)}==([^"]+)"', text)
+    if not found:
+        raise SystemExit(f"pyproject.toml does not pin {requirement} with ==")
+    return found.group(1)
+
+
+def project_version() -> str:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
+def cmake_args() -> str:
+    override = os.environ.get("PROMPTSTUDIO_CMAKE_ARGS")
+    if override is not None:
+        return override
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return X86_64_CMAKE_ARGS
+    if sys.platform == "darwin":
+        return MAC_ARM64_CMAKE_ARGS
+    return ARM64_CMAKE_ARGS
+
+
+def portable_llama_wheel() -> Path:
+    """The llama-cpp-python wheel built with the portable CPU flags, built once."""
+    version = pinned("llama-cpp-python")
+    args = cmake_args()
+    key = hashlib.sha256(f"{version} {args} {sys.version_info[:2]}".encode()).hexdigest()[:12]
+    folder = WHEELS / f"llama-cpp-python-{version}-{key}"
+    found = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if found:
+        return found[-1]
+    say(f"Compiling llama-cpp-python {version} with CMAKE_ARGS={args!r} (several minutes, "
+        "once)")
+    env = dict(os.environ, CMAKE_ARGS=args)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    run(venv_python(), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+        "--no-binary", "llama-cpp-python", "-w", partial, f"llama-cpp-python=={version}",
+        env=env)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    (folder / "cmake-args.json").write_text(json.dumps({"version": version,
+                                                       "cmake_args": args}))
+    return sorted(folder.glob("llama_cpp_python-*.whl"))[-1]
+
+
+def prepare_environment() -> None:
+    if not venv_python().exists():
+        run(sys.executable, "-m", "venv", VENV)
+        run(venv_python(), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    wheel = portable_llama_wheel()
+    marker = VENV / ".llama-wheel"
+    if not marker.exists() or marker.read_text() != wheel.name + str(wheel.stat().st_size):
+        run(venv_python(), "-m", "pip", "install", "--quiet", "--force-reinstall",
+            "--no-deps", wheel)
+        marker.write_text(wheel.name + str(wheel.stat().st_size))
+    # The project and its other requirements; the llama-cpp-python just installed satisfies
+    # the pin, so pip keeps it. --no-build-isolation is not used: setuptools builds the
+    # project in its own environment as usual.
+    run(venv_python(), "-m", "pip", "install", "--quiet", f"{ROOT}[package]")
+
+
+def install_project() -> None:
+    """The project as it is now: PyInstaller bundles the installed copy, not the source."""
+    run(venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
+        str(ROOT))
+
+
+def show_llama_build() -> str:
+    code = ("import llama_cpp; print(llama_cpp.llama_print_system_info().decode().strip())")
+    out = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True,
+                         check=True, cwd=BUILD).stdout.strip()
+    say(f"llama.cpp in the build: {out}")
+    return out
+
+
+def model_file() -> Path:
+    """The bundled GGUF, assembled once into build/model/ by the project's own code."""
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    code = ("import sys; from pathlib import Path; "
+            "from promptstudio.llm.bundled import bundled_model_path; "
+            "print(bundled_model_path(Path(sys.argv[1])))")
+    out = subprocess.run([str(venv_python()), "-c", code, str(MODEL_CACHE)],
+                         capture_output=True, text=True, check=True, cwd=BUILD).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def run_pyinstaller() -> None:
+    # Not from the repository root: there the source tree's `promptstudio` (which has no
+    # `resources` inside) would shadow the installed package that PyInstaller must see.
+    run(venv_python(), "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+        "--workpath", BUILD / "pyinstaller", "--distpath", DIST, SPEC, cwd=BUILD)
+
+
+def strip_python() -> None:
+    """Python built from source (pyenv) keeps its debug symbols in libpython and the standard
+    library's extension modules, ~20 MB of them: strip those. Only those: PyInstaller's own
+    strip option also strips libraries that auditwheel has patched (numpy's OpenBLAS), and
+    they then fail to load ("ELF load command address/offset not page-aligned")."""
+    strip = shutil.which("strip")
+    if not strip or not sys.platform.startswith("linux"):
+        return
+    internal = app_folder() / "_internal"
+    targets = [p for p in (*internal.glob("libpython3*.so*"),
+                           *internal.glob("python3*/lib-dynload/*.so"))
+               if p.is_file() and not p.is_symlink()]
+    if targets:
+        subprocess.run([strip, "--strip-unneeded", *map(str, targets)], check=True)
+
+
+def dedupe_libraries() -> None:
+    """llama_cpp/lib holds libllama.so (opened by ctypes) and libllama.so.0 (the soname other
+    libraries link against) as two equal files; make the second a link to the first."""
+    if sys.platform == "win32":
+        return
+    for lib in app_folder().rglob("llama_cpp/lib/*.so.*"):
+        plain = lib.with_name(lib.name.split(".so")[0] + ".so")
+        if (not lib.is_symlink() and plain.is_file() and not plain.is_symlink()
+                and plain.read_bytes() == lib.read_bytes()):
+            lib.unlink()
+            lib.symlink_to(plain.name)
+
+
+def app_folder() -> Path:
+    return DIST / f"{APP_NAME}.app" if sys.platform == "darwin" else DIST / APP_NAME
+
+
+def models_folder() -> Path:
+    if sys.platform == "darwin":
+        return app_folder() / "Contents" / "Resources" / "models"
+    return app_folder() / "models"
+
+
+def place_model(model: Path) -> None:
+    folder = models_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / model.name
+    target.unlink(missing_ok=True)
+    try:
+        os.link(model, target)  # same disk: no second 250 MB copy
+    except OSError:
+        shutil.copy2(model, target)
+    (folder / "NOTICE.txt").write_text(GEMMA_NOTICE, encoding="utf-8")
+    say(f"Model placed at {target}")
+
+
+def linux_extras() -> None:
+    folder = app_folder()
+    for name in ("install-desktop-entry.sh", "README.txt"):
+        shutil.copy2(ROOT / "packaging" / "linux" / name, folder / name)
+    (folder / "install-desktop-entry.sh").chmod(0o755)
+
+
+def make_tarball() -> Path:
+    machine = platform.machine().lower().replace("amd64", "x86_64")
+    target = DIST / f"{APP_NAME}-{project_version()}-linux-{machine}.tar.gz"
+    say(f"Writing {target.name}")
+    partial = target.with_name(target.name + ".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as archive:
+        archive.add(app_folder(), arcname=APP_NAME)
+    partial.replace(target)
+    return target
+
+
+def folder_size(path: Path) -> int:
+    if path.is_symlink() or path.is_file():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def size_report(folder: Path, top: int = 12) -> dict:
+    """Total size and the biggest parts, grouped the way a reader thinks of them."""
+    groups: dict[str, int] = {}
+    rules = [
+        ("model (GGUF)", lambda p: p.suffix == ".gguf"),
+        ("llama.cpp libraries", lambda p: "llama_cpp" in p.parts),
+        ("ICU (Qt's Unicode tables)", lambda p: p.name.startswith("libicu")),
+        ("Qt plugins", lambda p: "plugins" in p.parts and "PySide6" in p.parts),
+        ("Qt translations", lambda p: "translations" in p.parts and "PySide6" in p.parts),
+        ("Qt libraries", lambda p: "PySide6" in p.parts and "Qt6" in p.name),
+        ("PySide6 bindings", lambda p: "PySide6" in p.parts or "shiboken6" in p.parts),
+        ("numpy", lambda p: p.parts and p.parts[0].startswith("numpy")),
+        ("Python runtime", lambda p: p.name.startswith(("libpython", "base_library"))
+         or "lib-dynload" in p.parts or p.name == "PYZ.pyz" or p.name == APP_NAME),
+        ("system libraries", lambda p: ".so" in p.name and len(p.parts) <= 2),
+    ]
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        relative = path.relative_to(folder)
+        parts = relative.parts[1:] if relative.parts[0] == "_internal" else relative.parts
+        inner = Path(*parts)
+        name = next((label for label, test in rules if test(inner)), "other")
+        groups[name] = groups.get(name, 0) + path.stat().st_size
+    total = sum(groups.values())
+    biggest = sorted(
+        ((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*")
+         if p.is_file() and not p.is_symlink()), key=lambda item: -item[1])[:top]
+    return {"total": total, "groups": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
+            "biggest": biggest}
+
+
+def glibc_floor(folder: Path) -> str | None:
+    """The newest glibc symbol version any bundled ELF file asks for: the oldest Linux the
+    build runs on (glibc is the one library a Linux app cannot bring along)."""
+    objdump = shutil.which("objdump")
+    if not objdump or not sys.platform.startswith("linux"):
+        return None
+    newest = (0, 0)
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.is_symlink() or path.suffix == ".gguf":
+            continue
+        with path.open("rb") as handle:
+            if handle.read(4) != b"\x7fELF":
+                continue
+        symbols = subprocess.run([objdump, "-T", str(path)], capture_output=True,
+                                 text=True).stdout
+        for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", symbols):
+            newest = max(newest, (int(major), int(minor)))
+    return f"{newest[0]}.{newest[1]}"
+
+
+def print_size(report: dict, archive: Path | None) -> None:
+    mb = 1e6
+    say(f"Size of {app_folder().name}: {report['total'] / mb:.0f} MB")
+    for name, size in report["groups"].items():
+        say(f"  {name:<22}{size / mb:8.1f} MB")
+    say("Biggest files:")
+    for name, size in report["biggest"]:
+        say(f"  {size / mb:8.1f} MB  {name}")
+    if archive:
+        say(f"Archive {archive.name}: {archive.stat().st_size / mb:.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-deps", action="store_true",
+                        help="keep build/package-venv's requirements as they are (the "
+                             "project itself is always reinstalled)")
+    parser.add_argument("--no-archive", action="store_true", help="no tarball")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    BUILD.mkdir(exist_ok=True)
+    if not args.skip_deps:
+        prepare_environment()
+    install_project()
+    show_llama_build()
+    model = model_file()
+    run_pyinstaller()
+    strip_python()
+    dedupe_libraries()
+    place_model(model)
+    archive = None
+    if sys.platform.startswith("linux"):
+        linux_extras()
+        if not args.no_archive:
+            archive = make_tarball()
+    report = size_report(app_folder())
+    report["glibc"] = glibc_floor(app_folder())
+    report["archive"] = archive.stat().st_size if archive else None
+    (DIST / "size.json").write_text(json.dumps(report, indent=1))
+    print_size(report, archive)
+    if report["glibc"]:
+        say(f"Needs glibc {report['glibc']} or newer.")
+    say(f"Built {app_folder()} in {time.monotonic() - started:.0f} s.")
+    if sys.platform == "win32":
+        say("Installer: iscc packaging\\windows\\promptstudio.iss (Inno Setup 6)")
+    elif sys.platform == "darwin":
+        say("Disk image: bash packaging/macos/make-dmg.sh (signs and notarizes if asked)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
