@@ -6,12 +6,13 @@ import sys
 from collections.abc import Sequence
 
 from promptstudio import applog
-from promptstudio.paths import APP_NAME
+from promptstudio.paths import APP_NAME, resource
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     log_path = applog.setup()
     from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from promptstudio.gui import theme
@@ -21,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("promptstudio")  # matches resources/promptstudio.desktop
+    app.setWindowIcon(QIcon(str(resource("icons", "promptstudio.svg"))))
     settings = QSettings()
     theme.apply(app, settings)
     window = MainWindow(settings=settings)
