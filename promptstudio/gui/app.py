@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("promptstudio")  # matches resources/promptstudio.desktop
-    app.setWindowIcon(QIcon(str(resource("icons", "promptstudio.svg"))))
+    app.setWindowIcon(QIcon(str(resource("icons", "promptstudio-256.png"))))
     settings = QSettings()
     theme.apply(app, settings)
     window = MainWindow(settings=settings)
