@@ -330,11 +330,22 @@ def _card_markdown(card: dict) -> str:
 
 
 def prompt_to_export(project: Project) -> Candidate | None:
-    """The prompt a user means by 'the best one': the one they marked as best, else the
-    best by dev score (else by test, else by train); None before anything was scored."""
+    """The prompt a user means by 'the best one': the one they marked as best; else the
+    pick of a finished run (the best on dev if several runs, the latest on a tie), since a
+    run may keep its starting prompt over a candidate that only looks better on a few dev
+    examples; else the best by dev score (else by test, else by train). None before
+    anything was scored."""
     chosen = project.chosen_candidate()
     if chosen is not None:
         return chosen
+    picks = [run.best_candidate_id for run in project.runs()
+             if run.status == "finished" and run.best_candidate_id is not None]
+    if picks:
+        def dev_score(candidate_id: int) -> float:
+            mean, _ = project.mean_score(candidate_id, "dev")
+            return -1.0 if mean is None else mean
+
+        return project.candidate(max(picks, key=lambda i: (dev_score(i), i)))
     return next((c for c in (project.best_candidate(s) for s in ("dev", "test", "train"))
                  if c), None)
 

@@ -639,8 +639,12 @@ class ResultsPage(QWidget):
             self.summary.setText("No prompt has been scored yet.")
             return
         chosen = project.chosen_candidate()
-        why = ("marked as best by you" if chosen is not None and chosen.id == best.id
-               else "best dev score")
+        if chosen is not None and chosen.id == best.id:
+            why = "marked as best by you"
+        elif best.run_id is not None and project.run(best.run_id).best_candidate_id == best.id:
+            why = f"the pick of run {best.run_id}"
+        else:
+            why = "best dev score"
         scores = []
         for split in ("dev", "test"):
             mean, count = project.mean_score(best.id, split)
