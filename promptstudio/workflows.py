@@ -352,13 +352,13 @@ def prompt_to_export(project: Project) -> Candidate | None:
 
 def export_best(project: Project, out: str | Path, fmt: str | None = None,
                 candidate: Candidate | None = None) -> Path:
-    """Write the best candidate (by dev score, else any split) as txt, md, json or yaml."""
+    """Write a candidate, by default the best (`prompt_to_export`), as txt, md, json or
+    yaml."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in BEST_FORMATS:
         raise ProjectError(f"Prompts export as {', '.join(BEST_FORMATS)}, not {fmt!r}.")
-    candidate = candidate or next(
-        (c for c in (project.best_candidate(s) for s in ("dev", "test", "train")) if c), None)
+    candidate = candidate or prompt_to_export(project)
     if candidate is None:
         raise ProjectError("Nothing to export yet: evaluate or optimize a prompt first.")
     card = prompt_card(project, candidate)

@@ -4,17 +4,16 @@ run followed live, on scripted runs of the first-letter project; one real run.""
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from optimize_support import ScriptedModel, letters_project, start_run
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QTableView
+from test_reports import letters_optimizer, letters_task, scripted_run
 
 from promptstudio.gui.candidate_detail import AnswersModel, CompareDialog
 from promptstudio.gui.candidates_model import (
@@ -33,30 +32,6 @@ from promptstudio.reports import CandidateResult, SplitScore
 WAIT_MS = 60_000
 
 
-def _support(name: str):
-    """A module of tests/ that says `from conftest import`, meaning the top-level conftest,
-    which this folder's conftest shadows while its tests are collected."""
-    if name not in sys.modules:
-        shadow = sys.modules.get("conftest")
-        spec = importlib.util.spec_from_file_location(
-            "conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-        top = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(top)
-        sys.modules["conftest"] = top
-        try:
-            importlib.import_module(name)
-        finally:
-            if shadow is not None:
-                sys.modules["conftest"] = shadow
-    return sys.modules[name]
-
-
-ScriptedModel = _support("optimize_support").ScriptedModel
-letters_project = _support("optimize_support").letters_project
-start_run = _support("optimize_support").start_run
-letters_optimizer = _support("test_reports").letters_optimizer
-letters_task = _support("test_reports").letters_task
-scripted_run = _support("test_reports").scripted_run
 
 
 @pytest.fixture
@@ -459,7 +434,7 @@ def test_a_real_run_on_the_bundled_model_shows_up(qtbot, state, page, local_back
     project = letters_project(state.workspace, instruction="Give the first letter.")
     project.close()
     state.open_project("letters")
-    state._backends[state.project.settings.task_model] = local_backend
+    state.use_backend(state.project.settings.task_model, local_backend)
     overrides = {"random_sets": 2, "bootstrapped_sets": 1, "budget_per_set": 4}
     with qtbot.waitSignal(state.runs.ended, timeout=600_000) as ended:
         run_id = state.runs.start("demos", overrides=overrides)
