@@ -207,3 +207,20 @@ def test_free_project_name_counts_up(tmp_path):
         name = workflows.free_project_name(workspace, "Plural nouns")
         workflows.create_project_from_rows(workspace, name, reviews(), "x")[0].close()
     assert workflows.free_project_name(workspace, "Plural nouns") == "Plural nouns 3"
+
+
+def test_a_deleted_examples_id_is_never_given_to_a_new_one(workspace):
+    from promptstudio.dataio import Row
+    from promptstudio.store.records import ProjectSettings
+
+    project = workspace.create(ProjectSettings(name="ids"))
+    first = project.add_examples([Row(w, w[0], (w[0],), "train") for w in ("ant", "bee")])
+    demo = project.add_candidate("Answer.", [first[-1]])
+    project.delete_examples([first[-1]])
+    (new,) = project.add_examples([Row("cat", "c", ("c",), "train")])
+    assert new > first[-1]
+    assert project.examples(ids=demo.demo_ids) == []
+    project.close()
+    reopened = workspace.open("ids")
+    (after,) = reopened.add_examples([Row("dog", "d", ("d",), "train")])
+    assert after == new + 1

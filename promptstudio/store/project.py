@@ -177,9 +177,17 @@ class Project:
                 "split": row_split, "source": source, "created": stamp,
             })
         with self.transaction():
-            start = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM example").fetchone()[0]
+            # Ids are never reused, even after the newest examples were deleted.
+            start = self.conn.execute(
+                "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM example), last_example_id) "
+                "FROM project WHERE id = 1").fetchone()[0]
+            ids = list(range(start + 1, start + 1 + len(records)))
+            for record, example_id in zip(records, ids):
+                record["id"] = example_id
             self.db["example"].insert_all(records, batch_size=500)
-        return list(range(start + 1, start + 1 + len(records)))
+            self.conn.execute("UPDATE project SET last_example_id = ? WHERE id = 1",
+                              (start + len(records),))
+        return ids
 
     def examples(self, split: str | None = None, ids: Iterable[int] | None = None,
                  limit: int | None = None) -> list[Example]:

@@ -138,7 +138,16 @@ def _add_chosen_candidate(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate]
+def _add_last_example_id(conn: sqlite3.Connection) -> None:
+    """Version 4: the largest example id ever given, so that a deleted example's id is
+    never given to a new one (candidates keep their demonstrations by id)."""
+    conn.execute("ALTER TABLE project ADD COLUMN last_example_id INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE project SET last_example_id = (SELECT COALESCE(MAX(id), 0) "
+                 "FROM example)")
+
+
+MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
+                               _add_last_example_id]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
