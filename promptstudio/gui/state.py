@@ -45,6 +45,7 @@ class AppState(QObject):
         self.jobs = Jobs(self)
         self.runs = RunController(self)
         self._backends: dict[ModelConfig, Backend] = {}
+        self._borrowed: set[int] = set()  # ids of backends their givers close themselves
         self._backends_lock = threading.Lock()
 
     # -- the open project ---------------------------------------------------------------
@@ -89,13 +90,17 @@ class AppState(QObject):
                 self._backends[config] = make_backend(config)
             return self._backends[config]
 
-    def use_backend(self, config: ModelConfig, backend: Backend) -> Backend | None:
+    def use_backend(self, config: ModelConfig, backend: Backend, *, owned: bool = True
+                    ) -> Backend | None:
         """Answer for `config` with `backend` from now on: a server backend holding the API
-        key that the project file leaves out, or a stand-in model in tests. Returns the
-        backend it replaces, if one was made."""
+        key that the project file leaves out, or a stand-in model in tests. `owned` says
+        that the window closes it at the end; a backend lent by its caller (`owned=False`)
+        is left open. Returns the backend it replaces, if one was made."""
         with self._backends_lock:
             previous = self._backends.get(config)
             self._backends[config] = backend
+            if not owned:
+                self._borrowed.add(id(backend))
         return previous
 
     def made_backend(self, config: ModelConfig) -> Backend | None:
@@ -111,7 +116,8 @@ class AppState(QObject):
         self._close_current()
         if stopped:  # a job still going may be inside a backend: freeing it would crash
             for backend in self._backends.values():
-                backend.close()
+                if id(backend) not in self._borrowed:
+                    backend.close()
         self._backends.clear()
         return stopped
 

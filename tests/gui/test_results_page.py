@@ -434,7 +434,7 @@ def test_a_real_run_on_the_bundled_model_shows_up(qtbot, state, page, local_back
     project = letters_project(state.workspace, instruction="Give the first letter.")
     project.close()
     state.open_project("letters")
-    state.use_backend(state.project.settings.task_model, local_backend)
+    state.use_backend(state.project.settings.task_model, local_backend, owned=False)
     overrides = {"random_sets": 2, "bootstrapped_sets": 1, "budget_per_set": 4}
     with qtbot.waitSignal(state.runs.ended, timeout=600_000) as ended:
         run_id = state.runs.start("demos", overrides=overrides)

@@ -1,0 +1,95 @@
+"""The whole path a user takes, on the real bundled model: from a CSV file to an exported,
+better prompt, without a terminal."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from promptstudio.paths import resource
+
+LABELS = "billing, shipping, technical, account"
+
+
+def tickets_csv(folder: Path) -> Path:
+    """The support-tickets sample as a spreadsheet export, with its own column names."""
+    rows = [json.loads(line) for line in
+            resource("samples", "support_tickets.jsonl").read_text().splitlines()]
+    path = folder / "customer messages.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["message", "team", "set"])
+        writer.writerows([row["input"], row["output"], row["split"]] for row in rows)
+    return path
+
+
+def save_as(monkeypatch, path: Path) -> None:
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda parent, title, suggested, filters, selected, options:
+                        (str(path), selected))
+
+
+@pytest.mark.model
+def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_path,
+                                                      monkeypatch):
+    # 1. A new project from a CSV file, mapping its columns.
+    dialog = window.sidebar.new_project()
+    dialog.source.load_file(tickets_csv(tmp_path))
+    qtbot.waitUntil(lambda: dialog.source.table is not None, timeout=10_000)
+    dialog.source.input_combo.setCurrentText("message")
+    dialog.source.output_combo.setCurrentText("team")
+    dialog.source.split_combo.setCurrentText("set")
+    assert "32 train, 16 dev, 12 test" in dialog.source.report_label.text()
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state.project is not None, timeout=10_000)
+    assert state.project.split_counts() == {"train": 32, "dev": 16, "test": 12}
+
+    # 2. The task: an instruction, and answers chosen among the four teams.
+    page = window.task_page
+    page.instruction_edit.setPlainText("Which team should handle this message?")
+    page.instruction_edit.editingFinished.emit()
+    page.metric_combo.setCurrentIndex(page.metric_combo.findData("label"))
+    page.labels_edit.setText(LABELS)
+    page.labels_edit.editingFinished.emit()
+    settings = state.project.settings
+    assert settings.metric == "label" and len(settings.labels) == 4
+    assert settings.instruction == "Which team should handle this message?"
+
+    # 3. A quick demonstration search on the bundled model, started with F5.
+    window.pages.setCurrentWidget(window.run_page)
+    window.run_page.choose("demos", "quick")
+    with qtbot.waitSignal(state.runs.ended, timeout=900_000) as ended:
+        window.run_action.trigger()
+    assert ended.args[1] == "finished"
+
+    # 4. The results: points in the plot, rows in the table, a diff in the detail pane.
+    results = window.results_page
+    window.pages.setCurrentWidget(results)
+    results.flush()
+    run_id = ended.args[0]
+    assert len(results.plot.scatters[run_id].data) >= 2
+    assert results.model.rowCount() == len(state.project.candidates(run_id))
+    child = next(c for c in results.model.candidates() if c.operation != "start")
+    results.select_candidate(child.id)
+    assert results.detail.diff_view.toPlainText().strip()
+    outcome = state.project.run(run_id)
+    best_test = state.project.mean_score(outcome.best_candidate_id, "test")[0]
+    start = next(c for c in state.project.candidates(run_id) if c.operation == "start")
+    assert best_test >= state.project.mean_score(start.id, "test")[0]
+
+    # 5. Export the best prompt as a prompt card and as JSON.
+    save_as(monkeypatch, tmp_path / "best.md")
+    results.export_prompt()
+    card = (tmp_path / "best.md").read_text()
+    assert "Which team should handle this message?" in card and "| test |" in card
+    save_as(monkeypatch, tmp_path / "best.json")
+    results.export_prompt()
+    exported = json.loads((tmp_path / "best.json").read_text())
+    assert exported["metric"] == "label"
+    assert exported["instruction"] == "Which team should handle this message?"
+    assert len(exported["demos"]) == 3 and "test" in exported["scores"]
