@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint demo system-deps clean package package-test
+.PHONY: run test lint demo system-deps clean package package-test screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ package: system-deps
 package-test: $(STAMP) system-deps
 	@bash packaging/build-deps.sh
 	$(BIN)/python -m pytest -m slow -v tests/test_package.py
+
+# Pictures of each main view, from a real run on the bundled model (a few minutes).
+screenshots: $(STAMP) system-deps
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m promptstudio.gui.screenshots docs/screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check promptstudio tests benchmarks

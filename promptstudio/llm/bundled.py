@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 from promptstudio.llm.base import ModelFileError
@@ -108,9 +109,20 @@ def verify_bundled_model(path: Path) -> None:
             "PromptStudio again to get a good copy.")
 
 
+_ASSEMBLING = threading.Lock()
+
+
 def bundled_model_path(folder: Path | None = None) -> Path:
     """Path of the bundled GGUF file: the built app's copy, else the data folder's, assembled
-    and verified on first use. With `folder`, only that folder is used (and assembled into)."""
+    and verified on first use. With `folder`, only that folder is used (and assembled into).
+
+    Several threads may ask at once (the window estimates a run's cost while the run
+    starts); one assembles the file and the others wait for it."""
+    with _ASSEMBLING:
+        return _bundled_model_path(folder)
+
+
+def _bundled_model_path(folder: Path | None) -> Path:
     if folder is None:
         shipped = shipped_model()
         if shipped is not None:
@@ -133,7 +145,7 @@ def bundled_model_path(folder: Path | None = None) -> Path:
         return target
     # Absent or damaged: assemble into a temporary name so that a crash never leaves
     # a half-written file where a good one is expected.
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     try:
         package.assemble(partial, overwrite=True)

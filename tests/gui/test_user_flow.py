@@ -54,6 +54,7 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     page.instruction_edit.setPlainText("Which team should handle this message?")
     page.instruction_edit.editingFinished.emit()
     page.metric_combo.setCurrentIndex(page.metric_combo.findData("label"))
+    page.metric_combo.activated.emit(page.metric_combo.currentIndex())
     page.labels_edit.setText(LABELS)
     page.labels_edit.editingFinished.emit()
     settings = state.project.settings
