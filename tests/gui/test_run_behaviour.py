@@ -223,6 +223,7 @@ def test_the_window_never_stalls_during_a_run_on_the_bundled_model(window, qtbot
     ticks.timer.start()
     page.start_run()
     run_id = state.runs.active_run_id
+    window.pages.setCurrentWidget(window.results_page)  # watching it live, as users do
     wait_for_end(qtbot, state, timeout=600_000)
     qtbot.wait(300)  # the end of a run refreshes the pages: that counts too
     ticks.timer.stop()
