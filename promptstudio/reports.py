@@ -25,7 +25,7 @@ from promptstudio.optimize.events import (
     RunStarted,
     StepStarted,
 )
-from promptstudio.optimize.method import method_named
+from promptstudio.optimize.method import method_title
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Run
 
@@ -81,13 +81,6 @@ STATUS_NAMES = {
 def operation_name(operation: str) -> str:
     """How a candidate was made, in plain words."""
     return OPERATION_NAMES.get(operation, operation.replace("-", " ").capitalize())
-
-
-def method_title(method: str) -> str:
-    try:
-        return method_named(method).title
-    except ValueError:
-        return method
 
 
 def local_time(stamp: str) -> str:

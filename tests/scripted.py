@@ -37,8 +37,9 @@ class ScriptedBackend(Backend):
     kind = "scripted"
 
     def __init__(self, reply=lambda prompt: "", scores: dict[str, float] | None = None,
-                 preferred_batch: int = 1) -> None:
+                 preferred_batch: int = 1, name: str = "test") -> None:
         super().__init__()
+        self.name = name  # evaluations are stored per model: two models need two names
         self.reply = reply
         self.label_scores = scores or {}
         self.preferred_batch = preferred_batch
@@ -47,7 +48,7 @@ class ScriptedBackend(Backend):
 
     @property
     def model_id(self) -> str:
-        return "scripted:test"
+        return f"scripted:{self.name}"
 
     def generate(self, prompts: Sequence[str], params: GenerationParams,
                  cancel: CancelToken | None = None, on_result=None) -> list[Generation]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from promptstudio.optimize import bandits, events
 from promptstudio.optimize.ape import MODES
-from promptstudio.optimize.method import method_named
+from promptstudio.optimize.method import method_title
 from promptstudio.optimize.opro import POSITIONS
 
 
@@ -241,13 +241,6 @@ def setting(method: str, name: str) -> Setting:
     return known or Setting(name.replace("_", " ").capitalize(), "")
 
 
-def _title(method: str) -> str:
-    try:
-        return method_named(method).title
-    except ValueError:
-        return method
-
-
 def percent(score: float) -> str:
     return f"{100 * score:.0f}%"
 
@@ -274,7 +267,7 @@ def event_line(event: events.Event) -> str | None:
     """One line of the run's log for an event, or None for events that only move the
     progress bar."""
     if isinstance(event, events.RunStarted):
-        return (f"Run {event.run_id} ({_title(event.method)}) is going: about "
+        return (f"Run {event.run_id} ({method_title(event.method)}) is going: about "
                 f"{event.projected_calls} model calls in all.")
     if isinstance(event, events.StepStarted):
         return f"Step {event.step} of {event.steps}: {event.title}."

@@ -58,6 +58,14 @@ def method_named(name: str) -> Method:
     return _REGISTRY[name]
 
 
+def method_title(name: str) -> str:
+    """A method's title for people, or its name when no such method exists (an old run)."""
+    try:
+        return method_named(name).title
+    except ValueError:
+        return name
+
+
 def methods() -> list[str]:
     _load_all()
     return list(_REGISTRY)
