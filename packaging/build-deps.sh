@@ -6,29 +6,11 @@
 # for llama-cpp-python, and Xvfb so that `make package-test` can open the window on X11.
 # Elsewhere (no dpkg) it does nothing.
 set -euo pipefail
-packages=(
-    build-essential cmake
-    libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
-    libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
-    libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1
-    libxcb-xfixes0 libxcb-xkb1 libxcb-render0 libxrender1 libwayland-client0 libwayland-cursor0
-    libwayland-egl1
+exec bash "$(dirname "$0")/apt-missing.sh" "build libraries for the packaged app" \
+    build-essential cmake \
+    libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core \
+    libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
+    libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
+    libxcb-xfixes0 libxcb-xkb1 libxcb-render0 libxrender1 libwayland-client0 libwayland-cursor0 \
+    libwayland-egl1 \
     xvfb xauth
-)
-command -v dpkg-query >/dev/null 2>&1 || exit 0
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-        || missing+=("$package")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "Installing build libraries for the packaged app: ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "Run as root: apt-get install ${missing[*]}"; exit 1; }
-    SUDO=sudo
-else
-    SUDO=
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
