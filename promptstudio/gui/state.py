@@ -220,6 +220,8 @@ class RunController(QObject):
             on_done=lambda outcome: self._end(run_id, outcome.status, None),  # type: ignore[attr-defined]
             on_error=lambda exc: self._end(run_id, "failed", exc),
             on_cancel=control.pause)
+        # A run stops itself on a pause; should a cancellation reach the job, it is a pause.
+        self._job.cancelled.connect(lambda: self._end(run_id, "paused", None))
         self.started.emit(run_id)
 
     def pause(self) -> None:
