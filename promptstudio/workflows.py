@@ -76,25 +76,38 @@ def create_project(workspace: Workspace, name: str, data: str | Path, *,
                    instruction: str = "", task_description: str = "") -> tuple[Project,
                                                                                 ImportReport]:
     """A new project from a data file. Without `split`, rows go 80/20 to train and dev."""
-    metrics.get_metric(metric)
-    if metric == "label" and len(labels) < 2:
-        raise ProjectError("The 'label' metric needs at least two labels (--labels a,b).")
-    if workspace.exists(name):
-        raise ProjectError(f"A project named {name!r} already exists. Choose another name.")
+    _check_new_project(workspace, name, metric, labels, " (--labels a,b)")
     imported = read_rows(data, input_field, output_field, answers_field)
     if not imported.rows:
         raise ProjectError(f"{data} has no rows to import.")
-    rows = _assign_splits(imported.rows, split, seed)
     settings = ProjectSettings(name=name, metric=metric, labels=tuple(labels),
                                instruction=instruction, task_description=task_description)
+    return _store_new_project(workspace, settings, imported, str(data), split, seed)
+
+
+def _check_new_project(workspace: Workspace, name: str, metric: str, labels: Sequence[str],
+                       labels_hint: str = "") -> None:
+    """Refuse a new project's settings before anything is read or written."""
+    metrics.get_metric(metric)
+    if metric == "label" and len(labels) < 2:
+        raise ProjectError(f"The 'label' metric needs at least two labels{labels_hint}.")
+    if workspace.exists(name):
+        raise ProjectError(f"A project named {name!r} already exists. Choose another name.")
+
+
+def _store_new_project(workspace: Workspace, settings: ProjectSettings,
+                       imported: ImportResult, source: str, split: str | None, seed: int
+                       ) -> tuple[Project, ImportReport]:
+    """Create the project file and its rows, or nothing at all."""
+    rows = _assign_splits(imported.rows, split, seed)
     project = workspace.create(settings)
     try:
-        project.add_examples(rows, source=str(data))
+        project.add_examples(rows, source=source)
     except BaseException:
         project.close()
-        workspace.delete(name)
+        workspace.delete(settings.name)
         raise
-    return project, _report(rows, imported, str(data))
+    return project, _report(rows, imported, source)
 
 
 @dataclass(frozen=True)
@@ -163,24 +176,12 @@ def create_project_from_rows(workspace: Workspace, name: str, imported: ImportRe
                              ) -> tuple[Project, ImportReport]:
     """A new project from rows already read and mapped to columns (a previewed file, or
     pasted text). Without `split`, rows keep their own split or go 80/20 to train and dev."""
-    metrics.get_metric(metric)
-    if metric == "label" and len(labels) < 2:
-        raise ProjectError("The 'label' metric needs at least two labels.")
-    if workspace.exists(name):
-        raise ProjectError(f"A project named {name!r} already exists. Choose another name.")
+    _check_new_project(workspace, name, metric, labels)
     if not imported.rows:
         raise ProjectError(f"There are no rows to import from {source}.")
-    rows = _assign_splits(imported.rows, split, seed)
     settings = ProjectSettings(name=name, metric=metric, labels=tuple(labels),
                                instruction=instruction, task_description=task_description)
-    project = workspace.create(settings)
-    try:
-        project.add_examples(rows, source=source)
-    except BaseException:
-        project.close()
-        workspace.delete(name)
-        raise
-    return project, _report(rows, imported, source)
+    return _store_new_project(workspace, settings, imported, source, split, seed)
 
 
 def add_rows(project: Project, imported: ImportResult, source: str, *,
