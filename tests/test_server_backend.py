@@ -4,9 +4,6 @@ the failures a real server will not produce on demand."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from llama_server import free_port, running_llama_server
 
 from promptstudio.llm.base import (
     Cancelled,
@@ -34,18 +32,11 @@ from promptstudio.llm.server import (
 
 pytestmark = pytest.mark.model
 
-SERVER_START_SECONDS = 120.0
 GREEDY = GenerationParams(temperature=0.0, max_tokens=6)
 PROMPTS = ("The capital of France is", "One, two, three, four,", "My favourite colour is")
 LIST_PROMPT = "Shopping list:\n- milk\n- eggs\n-"
 FOND_REVIEW = "Loved it! Sentiment:"
 BORED_REVIEW = "Hated it. Sentiment:"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def completion(text: str, **extra: object) -> dict:
@@ -59,40 +50,9 @@ def completion(text: str, **extra: object) -> dict:
 @pytest.fixture(scope="session")
 def llama_server(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's own server on a free port; its address is given without /v1."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_ready(process, f"http://127.0.0.1:{port}/v1/models", log_path)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_ready(process: subprocess.Popen, models_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {process.returncode}:\n"
-                        + log_path.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(models_url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"llama_cpp.server did not answer within {SERVER_START_SECONDS:g} s:\n"
-                + log_path.read_text(errors="replace")[-3000:])
+    with running_llama_server(bundled_model, log_path, n_ctx=2048) as address:
+        yield address
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from llama_server import free_port, running_llama_server
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
@@ -35,12 +33,6 @@ def pick_file(monkeypatch, path: Path | str) -> None:
     """The user picks `path` in the file dialog."""
     monkeypatch.setattr(QFileDialog, "getOpenFileName",
                         staticmethod(lambda *args, **kwargs: (str(path), "")))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Ticker:
@@ -219,25 +211,8 @@ def test_loading_the_bundled_model_shows_its_speed_and_the_window_stays_free(
 @pytest.fixture
 def llama_server(bundled_model: Path, tmp_path: Path):
     """llama-cpp-python's own server on a free port, as the server backend's tests run it."""
-    from test_server_backend import wait_until_ready
-
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model),
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-               "--n_threads", "2"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_ready(process, f"http://127.0.0.1:{port}/v1/models", log_path)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_llama_server(bundled_model, tmp_path / "server.log", n_ctx=1024) as address:
+        yield address
 
 
 @pytest.mark.model
