@@ -72,11 +72,27 @@ def load(folder: Path, task: str, split: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+MIN_TRAIN = 20
+
+
+def dev_and_train(rows: list[dict], dev: int, train: int) -> tuple[list[dict], list[dict]]:
+    """Disjoint dev and train rows from a task's train file, shuffled with seed 0.
+
+    Repeated inputs are dropped first (subj's train file holds each of its 32 sentences
+    twice), so that no dev row is also a training row. When too few rows remain for both
+    sizes, dev shrinks so that train keeps `MIN_TRAIN` rows to draw demonstrations and
+    errors from (the BIG-Bench Hard tasks, with 50 rows, keep dev 30 / train 20)."""
+    rows = list(rows)
+    random.Random(0).shuffle(rows)
+    seen: set[str] = set()
+    unique = [r for r in rows if not (r["input"] in seen or seen.add(r["input"]))]
+    dev = min(dev, max(0, len(unique) - min(train, MIN_TRAIN)))
+    return unique[:dev], unique[dev:dev + train]
+
+
 def make_project(workspace: Workspace, folder: Path, task: str, method: str, args):
     info = json.loads((folder / "tasks.json").read_text())[task]
-    train = load(folder, task, "train")
-    random.Random(0).shuffle(train)
-    dev, train = train[:args.dev], train[args.dev:args.dev + args.train]
+    dev, train = dev_and_train(load(folder, task, "train"), args.dev, args.train)
     test = load(folder, task, "test")[:args.test]
     project = workspace.create(ProjectSettings(
         name=f"{task}-{method}", instruction=STARTING_INSTRUCTIONS.get(task, "Answer."),
@@ -106,6 +122,7 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
         "best_instruction": outcome.best.instruction if outcome.best else None,
+        "best_demos": len(outcome.best.demo_ids) if outcome.best else None,
         "rejected_examples": rejected_examples,
     }
     project.close()
@@ -137,11 +154,12 @@ def report(rows: list[dict], args, command: str) -> str:
         scores = [r["test"] for r in rows if r["method"] == m]
         means.append(f"{sum(scores) / len(scores):.3f}")
     lines.append(f"| **mean** | {mean_base:.3f} | " + " | ".join(means) + " |")
-    lines += ["", "| task | method | calls | tokens | minutes | rejected | best instruction |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| task | method | calls | tokens | minutes | rejected | demos | "
+              "best instruction |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['method']} | {r['llm_calls']} | {r['tokens']} | "
-                     f"{r['minutes']} | {r['rejected']} | {_cell(r['best_instruction'])} |")
+                     f"{r['minutes']} | {r['rejected']} | {r.get('best_demos', '-')} | "
+                     f"{_cell(r['best_instruction'])} |")
     lines += ["", f"Preset {args.preset}, seed {args.seed}, train {args.train}, dev {args.dev}, "
               f"test {args.test} rows per task; bundled model, {os.cpu_count()} cores, "
               f"{platform.machine()}, Python {platform.python_version()}.",

@@ -57,7 +57,7 @@ def train_ids_evaluated(project, candidate) -> set[int]:
 
 def test_random_sets_race_and_the_set_with_a_helpful_example_wins(workspace):
     project = letters_project(workspace)
-    run, outcome, _ = run_demos(project, DemoReader())
+    run, outcome, _ = run_demos(project, DemoReader(), overrides={"max_k": 3})
 
     start = project.candidates(run.id)[0]
     sets = demo_candidates(project, run.id, "random")
@@ -70,6 +70,34 @@ def test_random_sets_race_and_the_set_with_a_helpful_example_wins(workspace):
     assert helpful and len(helpful) < len(sets), "the draw holds both kinds"
     assert words(project, outcome.best.demo_ids) & HELPFUL
     assert outcome.dev_score == 1.0 and outcome.baseline_test_score == 0.0
+
+
+class CountingReader(ScriptedBackend):
+    """Answers right only when the prompt shows at least `enough` demonstrations."""
+
+    def __init__(self, enough: int) -> None:
+        self.enough = enough
+        super().__init__(self.answer)
+
+    def answer(self, prompt: str) -> str:
+        shown = re.findall(r"Input: (.*)\nOutput:", prompt)[:-1]
+        word = task_input(prompt)
+        return " " + (word[0] if len(shown) >= self.enough else "?") + "\n"
+
+
+def test_the_search_finds_how_many_demonstrations_the_model_needs(workspace):
+    project = letters_project(workspace)
+    run, outcome, _ = run_demos(project, CountingReader(enough=6))
+    sets = demo_candidates(project, run.id, "random")
+    assert [len(c.demo_ids) for c in sets] == [3, 5, 8] * 2, "sizes from k to max_k in turn"
+    assert len(outcome.best.demo_ids) == 8
+    assert outcome.dev_score == 1.0 and outcome.baseline_test_score == 0.0
+
+
+def test_max_k_equal_to_k_tries_one_size_only(workspace):
+    project = letters_project(workspace)
+    run, _, _ = run_demos(project, DemoReader(), overrides={"max_k": 3})
+    assert {len(c.demo_ids) for c in demo_candidates(project, run.id)} == {3}
 
 
 def test_no_set_is_scored_on_its_own_demonstrations(workspace):

@@ -188,9 +188,14 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     },
     "demos": {
         "k": Setting(
-            "Examples shown with the prompt",
-            "How many worked examples (demonstrations) the model sees together with the "
-            "instruction."),
+            "Fewest examples shown",
+            "The fewest worked examples (demonstrations) the model sees together with the "
+            "instruction in a pick."),
+        "max_k": Setting(
+            "Most examples shown",
+            "The most worked examples in a pick. Picks of several sizes up to this are "
+            "tried, because small models often do better with more examples; more "
+            "examples make every answer slower."),
         "random_sets": Setting(
             "Random picks",
             "How many random sets of training examples are tried as demonstrations."),
