@@ -158,8 +158,14 @@ def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     replies = [" write the first letter of the word.", " shout the word.", "", " sing"]
     model = ScriptedModel(answer, lambda prompt, call: replies[(call - 1) % len(replies)])
     run = start_run(project, "ape", then="demos", overrides={"mc_rounds": 0})
-    outcome = runner.execute(project, run.id, model, model)
+    events = []
+    outcome = runner.execute(project, run.id, model, model, listener=events.append)
 
+    steps = [(e.step, e.steps) for e in events if isinstance(e, StepStarted)]
+    assert [step for step, _ in steps] == list(range(1, len(steps) + 1)), (
+        "the demonstration steps count on from APE's")
+    assert steps[-1] == (len(steps), len(steps))
+    assert max(c.step for c in demo_candidates(project, run.id)) == len(steps) - 1
     induced = next(c for c in project.candidates(run.id) if c.operation == "forward"
                    and c.instruction == "Write the first letter of the word.")
     sets = demo_candidates(project, run.id)

@@ -124,6 +124,7 @@ class RunContext:
         self.tokens = 0
         self.projected_calls = projected_calls
         self.step = 0
+        self.steps_before = 0
         self._started = time.monotonic()
         self._best: tuple[float, int] | None = None
         self._counted: set[tuple[int, int]] = set()
@@ -146,10 +147,12 @@ class RunContext:
         self.emit(Message(self.run.id, text))
 
     def begin_step(self, step: int, steps: int, title: str) -> None:
+        """Step `step` of a method's `steps`. In a chained run the second method's steps
+        count on from the first's (`steps_before`), so a run's steps never repeat."""
         self.checkpoint()
-        self.step = step
+        self.step = self.steps_before + step
         self.save_progress()
-        self.emit(StepStarted(self.run.id, step, steps, title))
+        self.emit(StepStarted(self.run.id, self.step, self.steps_before + steps, title))
 
     def fresh_usage(self) -> tuple[int, int]:
         """Model calls and tokens this session really made (not served by the cache)."""

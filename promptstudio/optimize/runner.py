@@ -171,6 +171,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
             if then:
                 follow = method_named(then)
                 ctx.log(f"Now searching demonstrations for the best instruction ({then}).")
+                ctx.steps_before = ctx.step
                 follow.optimize(ctx, resolve_params(follow, run.preset or "quick", None))
         except BudgetExhausted as spent:
             ctx.log(f"Stopped searching: {spent}. Choosing the best prompt found so far.")
