@@ -19,7 +19,7 @@ from promptstudio.llm.base import CancelToken
 from promptstudio.llm.config import make_backend, parse_model_spec
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
-from promptstudio.optimize import events, runner
+from promptstudio.optimize import estimate, events, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.method import methods as method_names
@@ -286,13 +286,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             project.update_settings(optimizer_model=parse_model_spec(
                 args.optimizer_model, settings.optimizer_model))
         overrides = dict(_parse_setting(item) for item in args.set or [])
-        seconds = None
+        cost = None
         settings = project.settings
         task = make_backend(settings.task_model)
         if isinstance(task, LocalBackend):
-            seconds = runner.seconds_per_call(project, task.throughput())
+            cost = estimate.call_cost(project, task.throughput())
         run_plan = runner.plan(project, args.method, preset=args.preset, overrides=overrides,
-                               then=args.then, seconds_per_call=seconds)
+                               then=args.then, cost=cost)
         budget = Budget(args.max_calls, args.max_tokens, args.minutes)
         if not args.json:
             say(f"Plan: {args.method} ({args.preset}), {run_plan.describe()}.")

@@ -18,7 +18,7 @@ from promptstudio.gui.workers import Job, Jobs, JobState
 from promptstudio.llm.base import Backend, ModelFileError
 from promptstudio.llm.config import ModelConfig, make_backend
 from promptstudio.llm.local import LocalBackend
-from promptstudio.optimize import runner
+from promptstudio.optimize import estimate, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.events import Event
@@ -163,15 +163,14 @@ class RunController(QObject):
             # Here, not in the GUI thread: preparing the bundled model may take a while,
             # and a missing model file then reaches `on_error` like any other failure.
             backend = self.state.backend_for(project.settings.task_model)
-            seconds = None
+            cost = None
             if isinstance(backend, LocalBackend):
                 try:
-                    seconds = runner.seconds_per_call(project,
-                                                      backend.throughput(job.cancel_token))
+                    cost = estimate.call_cost(project, backend.throughput(job.cancel_token))
                 finally:
                     backend.release_thread()
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,
-                               seconds_per_call=seconds)
+                               cost=cost)
 
         def done(result: object) -> None:
             self.planned.emit(result)

@@ -105,6 +105,10 @@ class APE(Method):
         rewordings = params["mc_rounds"] * params["mc_per_round"] * (1 + judged)
         return guesses + scoring + rewordings
 
+    def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
+        return (params["subsamples"] * params["per_subsample"]
+                + params["mc_rounds"] * params["mc_per_round"])
+
     def optimize(self, ctx: RunContext, params: dict) -> None:
         if not ctx.train:
             ctx.log("APE needs training examples to induce instructions from; there are none.")

@@ -37,6 +37,11 @@ class Method:
         """About how many model calls the search will make (task and optimizer model)."""
         raise NotImplementedError
 
+    def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
+        """How many of those calls ask the optimizer model to write: each reads a long
+        meta-prompt and writes many tokens, so it costs far more than a task answer."""
+        return 0
+
     def optimize(self, ctx: RunContext, params: dict) -> None:
         """Search, creating and scoring candidates through `ctx`. May set
         `ctx.finalists`; otherwise the best-scoring candidates on train are the finalists."""

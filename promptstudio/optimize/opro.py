@@ -74,6 +74,9 @@ class OPRO(Method):
         subset = min(params["train_size"], sizes.train)
         return subset + params["steps"] * params["per_step"] * (1 + subset)
 
+    def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
+        return params["steps"] * params["per_step"]
+
     def optimize(self, ctx: RunContext, params: dict) -> None:
         extra = _place_instruction(ctx, params["position"])
         template = (PromptTemplate(extra["template"], ctx.settings.demo_format)

@@ -67,15 +67,11 @@ class PE2(Method):
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """Starting prompts on the subset, then per parent: one reasoning call, m new prompts
         and their evaluations (a parent's failures are its stored answers, free)."""
-        subset = min(params["train_size"], sizes.train)
-        n, m = params["n"], params["m"]
-        pool = n if params["init"] == "induction" else 1
-        calls = pool * (1 + subset) if params["init"] == "induction" else subset
-        for _ in range(params["steps"]):
-            parents = min(n, pool)
-            calls += parents * (1 + m * (1 + subset))
-            pool += parents * m
-        return calls
+        scored, written = _projection(params)
+        return written + scored * min(params["train_size"], sizes.train)
+
+    def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
+        return _projection(params)[1]
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         subset = ctx.sample(ctx.train, params["train_size"], "pe2-train")
@@ -102,6 +98,20 @@ class PE2(Method):
                     scores[child.id] = ctx.score(child, subset)
         ranked = sorted(pool.values(), key=lambda c: (-scores[c.id], c.id))
         ctx.finalists = ranked[:FINALISTS]
+
+
+def _projection(params: dict) -> tuple[int, int]:
+    """How many prompts a run scores, and how many optimizer calls it makes."""
+    n, m = params["n"], params["m"]
+    induction = params["init"] == "induction"
+    pool = n if induction else 1
+    scored, written = pool, n if induction else 0
+    for _ in range(params["steps"]):
+        parents = min(n, pool)
+        written += parents * (1 + m)
+        scored += parents * m
+        pool += parents * m
+    return scored, written
 
 
 def _starting_prompts(ctx: RunContext, params: dict) -> list[Candidate]:

@@ -82,21 +82,10 @@ class ProTeGi(Method):
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """An upper estimate: every member makes mistakes and every reply is usable."""
-        minibatch = min(params["minibatch"], sizes.train)
-        rows = sizes.dev or sizes.train
-        edits = params["gradients"] * REASONS_PER_GROUP * params["edits_per_gradient"]
-        per_member = (minibatch + params["gradients"] + params["gradients"] * REASONS_PER_GROUP
-                      + edits * params["paraphrases"])
-        successors = min(params["max_expansion"], edits * (1 + params["paraphrases"]))
-        calls, members = 0, 1
-        for _ in range(params["rounds"]):
-            pool = members * (1 + successors)
-            calls += members * per_member
-            if pool > params["beam"]:
-                first_pulls = pool * min(params["pull_size"], rows)
-                calls += min(pool * rows, max(params["selection_budget"], first_pulls))
-            members = min(params["beam"], pool)
-        return calls
+        return sum(_projection(params, sizes))
+
+    def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
+        return _projection(params, sizes)[1]
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         if params["bandit"] not in bandits.STRATEGIES:
@@ -218,6 +207,28 @@ class ProTeGi(Method):
                                 budget=params["selection_budget"], k=params["beam"],
                                 batch=params["pull_size"])
         return [pool[i] for i in chosen]
+
+
+def _projection(params: dict, sizes: Sizes) -> tuple[int, int]:
+    """Task-model calls (minibatches and the bandit's pulls) and optimizer calls (gradients,
+    edits, paraphrases) of a run where every member makes mistakes and every reply is
+    usable."""
+    minibatch = min(params["minibatch"], sizes.train)
+    rows = sizes.dev or sizes.train
+    edits = params["gradients"] * REASONS_PER_GROUP * params["edits_per_gradient"]
+    written = (params["gradients"] + params["gradients"] * REASONS_PER_GROUP
+               + edits * params["paraphrases"])
+    successors = min(params["max_expansion"], edits * (1 + params["paraphrases"]))
+    task, optimizer, members = 0, 0, 1
+    for _ in range(params["rounds"]):
+        pool = members * (1 + successors)
+        task += members * minibatch
+        optimizer += members * written
+        if pool > params["beam"]:
+            first_pulls = pool * min(params["pull_size"], rows)
+            task += min(pool * rows, max(params["selection_budget"], first_pulls))
+        members = min(params["beam"], pool)
+    return task, optimizer
 
 
 def describe_errors(errors: Sequence[tuple[Example, Evaluation]]) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from promptstudio.llm.base import Backend
-from promptstudio.llm.throughput import Throughput
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
+from promptstudio.optimize.estimate import CallCost
 from promptstudio.optimize.events import Listener, RunFinished, RunStarted
 from promptstudio.optimize.method import Method, Sizes, method_named
 from promptstudio.store.project import Project, ProjectError
@@ -28,6 +28,8 @@ REPLACE_START_P = 0.25
 replaces it: the one-sided sign test's p-value over the examples where they differ."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
+RUN_FIELDS = ("then", "projected_calls", "uncorrected_seconds")
+"""Entries of a run's params that belong to the run, not to its method."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Plan:
     then: str | None
     projected_calls: int
     projected_seconds: float | None
+    uncorrected_seconds: float | None = None
+    """The estimate from the machine's rates alone, kept with the run to correct later
+    estimates (`estimate.correction`)."""
 
     def describe(self) -> str:
         text = f"about {self.projected_calls} model calls"
@@ -101,37 +106,32 @@ def resolve_params(method: Method, preset: str, overrides: dict | None) -> dict:
 
 def plan(project: Project, method_name: str, *, preset: str = "quick",
          overrides: dict | None = None, then: str | None = None,
-         seconds_per_call: float | None = None) -> Plan:
-    """The settings a run will use and what it will cost, before it starts."""
+         cost: CallCost | None = None) -> Plan:
+    """The settings a run will use and what it will cost, before it starts. Without a
+    `cost` (a server's speed is not measured) the time is left unsaid."""
     method = method_named(method_name)
     params = resolve_params(method, preset, overrides)
     data = sizes(project)
     calls = method.projected_calls(params, data)
+    written = method.projected_optimizer_calls(params, data)
     if then:
         follow = method_named(then)
-        calls += follow.projected_calls(resolve_params(follow, preset, None), data)
+        follow_params = resolve_params(follow, preset, None)
+        calls += follow.projected_calls(follow_params, data)
+        written += follow.projected_optimizer_calls(follow_params, data)
     calls += FINALISTS * data.dev + 2 * data.test + data.dev
-    seconds = calls * seconds_per_call if seconds_per_call is not None else None
-    return Plan(method.name, params, then, calls, seconds)
-
-
-def seconds_per_call(project: Project, rates: Throughput) -> float:
-    """A rough cost of one task-model call on this machine: the example's own tokens at
-    the batched prompt rate and a short answer at the parallel generation rate (the
-    shared prefix is paid once per batch and left out). Optimizer calls are longer but
-    far fewer; they are counted at the same rate."""
-    examples = project.examples("train", limit=50) or project.examples(limit=50)
-    if not examples:
-        return 0.0
-    input_tokens = sum(len(e.input) for e in examples) / len(examples) / 4 + 8
-    answer_tokens = sum(len(e.output) for e in examples) / len(examples) / 3 + 2
-    return input_tokens / rates.best_prompt_rate + answer_tokens / rates.best_generation_rate
+    if cost is None:
+        return Plan(method.name, params, then, calls, None)
+    return Plan(method.name, params, then, calls, cost.seconds(calls, written),
+                cost.uncorrected(calls, written))
 
 
 def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                budget: Budget) -> Run:
     return project.add_run(run_plan.method, params={**run_plan.params, "then": run_plan.then,
-                                                    "projected_calls": run_plan.projected_calls},
+                                                    "projected_calls": run_plan.projected_calls,
+                                                    "uncorrected_seconds":
+                                                        run_plan.uncorrected_seconds},
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 
@@ -156,7 +156,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     if run.status not in RESUMABLE:
         raise ProjectError(f"Run {run_id} is {run.status}; only unfinished runs can resume.")
     method = method_named(run.method)
-    params = {k: v for k, v in run.params.items() if k not in ("then", "projected_calls")}
+    params = {k: v for k, v in run.params.items() if k not in RUN_FIELDS}
     then = run.params.get("then")
     project.update_run(run_id, status="running", started=now(), error=None)
     start = starting_candidate(project, run)
