@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -161,6 +162,20 @@ def _report(rows: Sequence[Row], imported: ImportResult, source: str) -> ImportR
 
 
 # -- rows the user has already seen (the window's import preview) -------------------------
+
+
+MAX_SUGGESTED_LABELS = 10
+
+
+def suggest_scoring(rows: Sequence[Row]) -> tuple[str, tuple[str, ...]]:
+    """A metric (and labels) that fits these rows: when a handful of answers each come back
+    again and again, the task is choosing among them, and the label metric scores it from
+    the model's own preference among them; else loose matching of the answer."""
+    counts = Counter(row.output.strip() for row in rows if row.output.strip())
+    if (2 <= len(counts) <= MAX_SUGGESTED_LABELS
+            and all(count >= 2 for count in counts.values())):
+        return "label", tuple(label for label, _ in counts.most_common())
+    return "normalized_exact", ()
 
 
 def plan_import(imported: ImportResult, source: str, *, split: str | None = None,

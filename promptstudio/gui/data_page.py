@@ -53,10 +53,10 @@ from promptstudio.dataio import Row
 from promptstudio.gui import messages
 from promptstudio.gui.examples_model import COLUMNS, ExamplesModel
 from promptstudio.gui.import_dialog import SPLITS_EXPLAINED, ImportDialog
+from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
 from promptstudio.gui.template_editor import PROBLEM_RED, FinishingTextEdit, TemplateEditor
 from promptstudio.gui.workers import JobState
-from promptstudio.metrics import METRICS
 from promptstudio.store.records import SPLITS
 
 DATA_FILES = "CSV (*.csv);;TSV (*.tsv);;JSON Lines (*.jsonl);;JSON (*.json)"
@@ -67,11 +67,6 @@ def split_counts_text(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = " · ".join(f"{counts.get(split, 0):,} {split}" for split in SPLITS)
     return f"{total:,} {'example' if total == 1 else 'examples'}: {parts}"
-
-
-def parse_labels(text: str) -> tuple[str, ...]:
-    """Labels typed as "positive, negative", each once, in the order typed."""
-    return tuple(dict.fromkeys(label.strip() for label in text.split(",") if label.strip()))
 
 
 class TaskDataPage(QWidget):
@@ -140,29 +135,10 @@ class TaskDataPage(QWidget):
         self.template_editor = TemplateEditor()
         self.template_editor.editingFinished.connect(self._save_template)
 
-        self.metric_combo = QComboBox()
-        self.metric_combo.setObjectName("metric")
-        for metric in METRICS.values():
-            self.metric_combo.addItem(metric.name, metric.id)
-            self.metric_combo.setItemData(self.metric_combo.count() - 1, metric.explanation,
-                                          Qt.ItemDataRole.ToolTipRole)
-        self.metric_combo.activated.connect(self._metric_chosen)
-        self.metric_help = QLabel()
-        self.metric_help.setObjectName("metricHelp")
-        self.metric_help.setWordWrap(True)
-
-        self.labels_edit = QLineEdit()
-        self.labels_edit.setObjectName("labels")
-        self.labels_edit.setPlaceholderText("positive, negative")
-        self.labels_edit.editingFinished.connect(self._save_labels)
-        self.labels_help = QLabel()
-        self.labels_help.setWordWrap(True)
-        self.labels_row = QWidget()
-        labels_layout = QVBoxLayout(self.labels_row)
-        labels_layout.setContentsMargins(0, 0, 0, 0)
-        labels_layout.addWidget(_caption("Labels (the answers the model chooses from)"))
-        labels_layout.addWidget(self.labels_edit)
-        labels_layout.addWidget(self.labels_help)
+        self.scoring = ScoringEditor(
+            caption=_caption("Labels (the answers the model chooses from)"))
+        self.scoring.metricChosen.connect(lambda metric: self._save(metric=metric))
+        self.scoring.labelsEdited.connect(lambda labels: self._save(labels=labels))
 
         form = QWidget()
         form.setObjectName("taskForm")
@@ -179,10 +155,7 @@ class TaskDataPage(QWidget):
         layout.addWidget(self.template_editor)
         layout.addSpacing(6)
         layout.addWidget(_caption("How answers are scored"))
-        layout.addWidget(self.metric_combo)
-        layout.addWidget(self.metric_help)
-        layout.addSpacing(6)
-        layout.addWidget(self.labels_row)
+        layout.addWidget(self.scoring)
         layout.addStretch(1)
 
         scroll = QScrollArea()
@@ -324,10 +297,7 @@ class TaskDataPage(QWidget):
         self.description_edit.set_text_quietly(settings.task_description)
         self.instruction_edit.set_text_quietly(settings.instruction)
         self.template_editor.set_template(settings.prompt_template)
-        self.metric_combo.setCurrentIndex(max(0, self.metric_combo.findData(settings.metric)))
-        if not self.labels_edit.hasFocus():
-            self.labels_edit.setText(", ".join(settings.labels))
-        self._show_metric()
+        self.scoring.set_scoring(settings.metric, settings.labels)
 
     def _save(self, **changes: object) -> bool:
         """Save changed settings; False (after telling the user) when they were refused."""
@@ -358,28 +328,6 @@ class TaskDataPage(QWidget):
             return
         if self._save(template=template.text, demo_format=template.demo_format):
             self.template_editor.show_note("")
-
-    def _metric_chosen(self) -> None:
-        self._show_metric()
-        self._save(metric=self.metric_combo.currentData())
-
-    def _save_labels(self) -> None:
-        labels = parse_labels(self.labels_edit.text())
-        self.labels_edit.setText(", ".join(labels))
-        self._show_metric()
-        self._save(labels=labels)
-
-    def _show_metric(self) -> None:
-        metric = METRICS[self.metric_combo.currentData()]
-        self.metric_help.setText(metric.explanation)
-        self.labels_row.setVisible(metric.needs_labels)
-        if metric.needs_labels and len(parse_labels(self.labels_edit.text())) < 2:
-            self.labels_help.setStyleSheet(f"color: {PROBLEM_RED};")
-            self.labels_help.setText("Type at least two labels, separated by commas.")
-        else:
-            self.labels_help.setStyleSheet("")
-            self.labels_help.setText("Separated by commas. Each row's expected output "
-                                     "should be one of them.")
 
     # -- the rows ------------------------------------------------------------------------
 

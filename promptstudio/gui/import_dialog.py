@@ -55,6 +55,7 @@ from promptstudio import dataio, workflows
 from promptstudio.dataio import DataError, ImportResult, Table
 from promptstudio.errors import user_message
 from promptstudio.gui import messages
+from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import Jobs, JobState
 from promptstudio.store.project import ProjectError
@@ -607,8 +608,18 @@ class NewProjectDialog(QDialog):
         samples_layout.addWidget(samples_intro)
         samples_layout.addWidget(self.sample_list, 1)
 
+        self.scoring = ScoringEditor()
+        self.scoring.metricChosen.connect(self._scoring_chosen)
+        self.scoring.labelsEdited.connect(self._scoring_chosen)
+        self._scored_by_user = False
+        rows_page = QWidget()
+        rows_layout = QVBoxLayout(rows_page)
+        rows_layout.addWidget(self.source, 1)
+        rows_layout.addWidget(_section("How answers are scored"))
+        rows_layout.addWidget(self.scoring)
+
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.source, "Your examples")
+        self.tabs.addTab(rows_page, "Your examples")
         self.tabs.addTab(samples_page, "A ready-made sample")
         self.tabs.currentChanged.connect(self._update_button)
 
@@ -654,6 +665,12 @@ class NewProjectDialog(QDialog):
         path = self.source.source
         if path and path != dataio.PASTED_TEXT:
             self._suggest_name(Path(path).stem.replace("_", " ").strip())
+        if self.source.imported is not None and not self._scored_by_user:
+            self.scoring.set_scoring(*workflows.suggest_scoring(self.source.imported.rows))
+        self._update_button()
+
+    def _scoring_chosen(self) -> None:
+        self._scored_by_user = True
         self._update_button()
 
     def _sample_changed(self, item: QListWidgetItem | None) -> None:
@@ -678,7 +695,7 @@ class NewProjectDialog(QDialog):
         self.name_problem.setText(problem if self.name_edit.text().strip() else "")
         self.name_problem.setVisible(bool(self.name_problem.text()))
         has_rows = (self.sample_list.currentItem() is not None if self.using_sample
-                    else self.source.ready)
+                    else self.source.ready and not self.scoring.problem())
         self.create_button.setEnabled(not problem and has_rows and not self.busy)
 
     def create(self) -> None:
@@ -695,10 +712,12 @@ class NewProjectDialog(QDialog):
         else:
             imported, source, split = (self.source.imported, self.source.source,
                                        self.source.split)
+            metric, labels = self.scoring.metric(), self.scoring.labels()
 
             def make() -> tuple:
                 return workflows.create_project_from_rows(workspace, name, imported, source,
-                                                          split=split)
+                                                          split=split, metric=metric,
+                                                          labels=labels)
 
         def work(_: JobState) -> object:
             project, report = make()

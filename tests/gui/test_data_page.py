@@ -9,9 +9,10 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QHeaderView, QPlainTextEdit, QTableView
 
 from promptstudio.dataio import Row
-from promptstudio.gui.data_page import TaskDataPage, parse_labels
+from promptstudio.gui.data_page import TaskDataPage
 from promptstudio.gui.examples_model import ExamplesModel
 from promptstudio.gui.import_dialog import PreviewModel
+from promptstudio.gui.scoring import parse_labels
 from promptstudio.gui.template_editor import PROBLEM_RED
 from promptstudio.store import Project, ProjectSettings
 
@@ -50,8 +51,8 @@ def test_the_page_shows_the_projects_task(page, state):
     settings = state.project.settings
     assert page.instruction_edit.toPlainText() == settings.instruction
     assert page.template_editor.template().text == settings.template
-    assert page.metric_combo.currentData() == "normalized_exact"
-    assert page.metric_help.text().startswith("The answer must be an accepted answer")
+    assert page.scoring.metric() == "normalized_exact"
+    assert page.scoring.metric_help.text().startswith("The answer must be an accepted answer")
     assert not page.template_editor.problems_label.isVisible()
 
 
@@ -96,16 +97,17 @@ def test_text_is_saved_when_the_user_leaves_the_box_not_on_each_key(qtbot, page,
 
 
 def test_choosing_the_label_metric_asks_for_labels(qtbot, page, state):
-    index = page.metric_combo.findData("label")
-    page.metric_combo.setCurrentIndex(index)
-    page.metric_combo.activated.emit(index)
+    scoring = page.scoring
+    index = scoring.metric_combo.findData("label")
+    scoring.metric_combo.setCurrentIndex(index)
+    scoring.metric_combo.activated.emit(index)
     assert state.project.settings.metric == "label"
-    assert page.labels_row.isVisible()
-    page.labels_edit.setText("positive, negative, positive, ")
-    page.labels_edit.editingFinished.emit()
+    assert scoring.labels_row.isVisible()
+    scoring.labels_edit.setText("positive, negative, positive, ")
+    scoring.labels_edit.editingFinished.emit()
     assert state.project.settings.labels == ("positive", "negative")
-    assert page.labels_edit.text() == "positive, negative"
-    assert "choose" in page.labels_row.findChildren(type(page.metric_help))[0].text().lower()
+    assert scoring.labels_edit.text() == "positive, negative"
+    assert "choose" in scoring.labels_row.findChildren(type(scoring.metric_help))[0].text().lower()
 
 
 def test_labels_are_read_as_typed():

@@ -101,6 +101,42 @@ def test_a_project_from_pasted_rows(qtbot, sidebar, state):
     assert [e.input for e in state.project.examples()] == ["2 + 2", "3 + 3"]
 
 
+REVIEWS = ("review\tfeeling\nGreat kettle\tpositive\nBroke at once\tnegative\n"
+           "Lovely lamp\tpositive\nLate and cold\tnegative\nFine\tneutral\nOkay\tneutral\n")
+
+
+def test_answers_that_repeat_are_offered_as_labels(qtbot, sidebar, state):
+    dialog = sidebar.new_project()
+    dialog.source.set_pasted_text(REVIEWS)
+    assert dialog.scoring.metric() == "label"
+    assert dialog.scoring.labels() == ("positive", "negative", "neutral")
+    assert dialog.scoring.labels_row.isVisibleTo(dialog)
+    qtbot.keyClicks(dialog.name_edit, "Feelings")
+    create(qtbot, state, dialog)
+    settings = state.project.settings
+    assert settings.metric == "label"
+    assert settings.labels == ("positive", "negative", "neutral")
+
+
+def test_the_users_scoring_choice_is_kept_and_checked(qtbot, sidebar, state):
+    dialog = sidebar.new_project()
+    dialog.source.set_pasted_text("question\tanswer\n2 + 2\t4\n3 + 3\t6\n")
+    qtbot.keyClicks(dialog.name_edit, "Sums")
+    assert dialog.scoring.metric() == "normalized_exact", "every answer differs"
+    scoring = dialog.scoring
+    scoring.metric_combo.setCurrentIndex(scoring.metric_combo.findData("label"))
+    scoring.metric_combo.activated.emit(scoring.metric_combo.currentIndex())
+    assert not dialog.create_button.isEnabled(), "the label metric needs labels"
+    assert "at least two labels" in scoring.labels_help.text()
+    scoring.labels_edit.setText("4, 6")
+    scoring.labels_edit.editingFinished.emit()
+    dialog.source.set_pasted_text(REVIEWS.replace("review\tfeeling", "question\tanswer"))
+    assert scoring.labels() == ("4", "6"), "a new paste does not undo the user's choice"
+    create(qtbot, state, dialog)
+    assert (state.project.settings.metric, state.project.settings.labels) == (
+        "label", ("4", "6"))
+
+
 def test_a_project_from_a_sample(qtbot, sidebar, state):
     add_sample(state, "plural_nouns", "Plural nouns")
     dialog = sidebar.new_project()

@@ -45,18 +45,18 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     dialog.source.output_combo.setCurrentText("team")
     dialog.source.split_combo.setCurrentText("set")
     assert "32 train, 16 dev, 12 test" in dialog.source.report_label.text()
+    # Four teams, each many times: the dialog offers to score by choosing among them.
+    assert dialog.scoring.metric() == "label"
+    assert set(dialog.scoring.labels()) == set(LABELS.split(", "))
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: state.project is not None, timeout=10_000)
     assert state.project.split_counts() == {"train": 32, "dev": 16, "test": 12}
 
-    # 2. The task: an instruction, and answers chosen among the four teams.
+    # 2. The task: an instruction; answers are chosen among the four teams.
     page = window.task_page
     page.instruction_edit.setPlainText("Which team should handle this message?")
     page.instruction_edit.editingFinished.emit()
-    page.metric_combo.setCurrentIndex(page.metric_combo.findData("label"))
-    page.metric_combo.activated.emit(page.metric_combo.currentIndex())
-    page.labels_edit.setText(LABELS)
-    page.labels_edit.editingFinished.emit()
+    assert page.scoring.metric() == "label"
     settings = state.project.settings
     assert settings.metric == "label" and len(settings.labels) == 4
     assert settings.instruction == "Which team should handle this message?"

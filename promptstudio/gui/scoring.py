@@ -1,0 +1,101 @@
+"""Choosing how answers are scored: a metric, and the labels when the metric needs them.
+
+The same few controls appear on the Task page, where every change is saved, and in the new
+project dialog, where they are read when the project is made; both listen to the signals.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from promptstudio.gui.template_editor import PROBLEM_RED
+from promptstudio.metrics import METRICS
+
+
+def parse_labels(text: str) -> tuple[str, ...]:
+    """Labels typed as "positive, negative", each once, in the order typed."""
+    return tuple(dict.fromkeys(label.strip() for label in text.split(",") if label.strip()))
+
+
+class ScoringEditor(QWidget):
+    """A metric list with its explanation, and a labels line shown for the label metric."""
+
+    metricChosen = Signal(str)
+    labelsEdited = Signal(tuple)
+
+    def __init__(self, parent: QWidget | None = None, caption: QLabel | None = None) -> None:
+        super().__init__(parent)
+        self.metric_combo = QComboBox()
+        self.metric_combo.setObjectName("metric")
+        for metric in METRICS.values():
+            self.metric_combo.addItem(metric.name, metric.id)
+            self.metric_combo.setItemData(self.metric_combo.count() - 1, metric.explanation,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.metric_combo.activated.connect(self._metric_chosen)
+        self.metric_help = QLabel()
+        self.metric_help.setObjectName("metricHelp")
+        self.metric_help.setWordWrap(True)
+
+        self.labels_edit = QLineEdit()
+        self.labels_edit.setObjectName("labels")
+        self.labels_edit.setPlaceholderText("positive, negative")
+        self.labels_edit.editingFinished.connect(self._labels_edited)
+        self.labels_help = QLabel()
+        self.labels_help.setWordWrap(True)
+        self.labels_row = QWidget()
+        labels_layout = QVBoxLayout(self.labels_row)
+        labels_layout.setContentsMargins(0, 0, 0, 0)
+        labels_layout.addWidget(caption or QLabel("Labels (the answers the model chooses from)"))
+        labels_layout.addWidget(self.labels_edit)
+        labels_layout.addWidget(self.labels_help)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.metric_combo)
+        layout.addWidget(self.metric_help)
+        layout.addSpacing(6)
+        layout.addWidget(self.labels_row)
+        self._show_metric()
+
+    def metric(self) -> str:
+        return self.metric_combo.currentData()
+
+    def labels(self) -> tuple[str, ...]:
+        return parse_labels(self.labels_edit.text())
+
+    def problem(self) -> str:
+        """Why these choices cannot be used yet, or "" when they can."""
+        if METRICS[self.metric()].needs_labels and len(self.labels()) < 2:
+            return "Type at least two labels, separated by commas."
+        return ""
+
+    def set_scoring(self, metric: str, labels: tuple[str, ...]) -> None:
+        """Show stored choices without announcing them as the user's."""
+        self.metric_combo.setCurrentIndex(max(0, self.metric_combo.findData(metric)))
+        if not self.labels_edit.hasFocus():
+            self.labels_edit.setText(", ".join(labels))
+        self._show_metric()
+
+    def _metric_chosen(self) -> None:
+        self._show_metric()
+        self.metricChosen.emit(self.metric())
+
+    def _labels_edited(self) -> None:
+        labels = self.labels()
+        self.labels_edit.setText(", ".join(labels))
+        self._show_metric()
+        self.labelsEdited.emit(labels)
+
+    def _show_metric(self) -> None:
+        metric = METRICS[self.metric()]
+        self.metric_help.setText(metric.explanation)
+        self.labels_row.setVisible(metric.needs_labels)
+        problem = self.problem()
+        if problem:
+            self.labels_help.setStyleSheet(f"color: {PROBLEM_RED};")
+            self.labels_help.setText(problem)
+        else:
+            self.labels_help.setStyleSheet("")
+            self.labels_help.setText("Separated by commas. Each row's expected output "
+                                     "should be one of them.")
