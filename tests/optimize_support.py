@@ -93,3 +93,41 @@ def bench_project(workspace, name: str = "bench", instruction: str = "Answer.",
         project.add_examples([Row(r["input"], r["output"], tuple(r["answers"]), split)
                               for r in chosen])
     return project
+
+
+# -- a finished run to look at: the reports and the results page ----------------------
+
+EDITS = ("Give the first letter of the word.", "Reply with a letter of the word.")
+
+
+def letters_task(instruction: str, word: str) -> str:
+    """Right when told to give the first letter, half right when told to give a letter."""
+    text = instruction.lower()
+    if "first letter" in text:
+        return word[0]
+    if "letter" in text:
+        return word[0] if word[0] < "n" else word[-1]
+    return "?"
+
+
+def letters_optimizer(prompt: str, call: int) -> str:
+    """ProTeGi's optimizer model: a reason, an edit that fixes it (a half-right prompt
+    first, then a right one), a paraphrase."""
+    if "reason(s) why the prompt" in prompt:
+        return "<START>It never says that a letter is wanted.<END>"
+    if "The trouble with the prompt" in prompt:
+        current = prompt.split('The prompt I have now is:\n"', 1)[1].split('"\n', 1)[0]
+        return f"<START>{EDITS[1] if current == 'Answer.' else EDITS[0]}<END>"
+    instruction = prompt.split("Instruction: ", 1)[1].split("\n", 1)[0]
+    return f"{instruction.rstrip('.')}, please."
+
+
+def scripted_run(workspace, name: str = "letters", method: str = "protegi",
+                 listener=None):
+    """A finished scripted ProTeGi run on the first-letter project: (project, run id)."""
+    project = letters_project(workspace, name=name)
+    run = start_run(project, method)
+    model = ScriptedModel(letters_task, letters_optimizer)
+    outcome = runner.execute(project, run.id, model, model, listener=listener)
+    assert outcome.status == "finished"
+    return project, run.id

@@ -9,11 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from optimize_support import ScriptedModel, letters_project, start_run
+from optimize_support import (
+    ScriptedModel,
+    letters_optimizer,
+    letters_project,
+    letters_task,
+    scripted_run,
+    start_run,
+)
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QTableView
-from test_reports import letters_optimizer, letters_task, scripted_run
 
 from promptstudio.gui.candidate_detail import AnswersModel, CompareDialog
 from promptstudio.gui.candidates_model import (
