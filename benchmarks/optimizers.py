@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from promptstudio.dataio import Row  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
-from promptstudio.optimize import runner  # noqa: E402
+from promptstudio.optimize import estimate, runner  # noqa: E402
 from promptstudio.optimize.budget import Budget  # noqa: E402
 from promptstudio.optimize.events import CandidateRejected, Event  # noqa: E402
 from promptstudio.optimize.method import methods  # noqa: E402
@@ -105,7 +105,8 @@ def make_project(workspace: Workspace, folder: Path, task: str, method: str, arg
 
 def run_one(workspace, folder, task, method, backend, args) -> dict:
     project = make_project(workspace, folder, task, method, args)
-    plan = runner.plan(project, method, preset=args.preset, then=args.then)
+    plan = runner.plan(project, method, preset=args.preset, then=args.then,
+                       cost=estimate.call_cost(project, backend.throughput()))
     run = runner.create_run(project, plan, preset=args.preset, seed=args.seed, budget=Budget())
     rejected_examples: list[str] = []
 
@@ -121,6 +122,7 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
+        "estimated_minutes": round(plan.projected_seconds / 60, 1),
         "best_instruction": outcome.best.instruction if outcome.best else None,
         "best_demos": len(outcome.best.demo_ids) if outcome.best else None,
         "rejected_examples": rejected_examples,
