@@ -126,6 +126,9 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
         "best_instruction": outcome.best.instruction if outcome.best else None,
         "best_demos": len(outcome.best.demo_ids) if outcome.best else None,
         "rejected_examples": rejected_examples,
+        "written_examples": [f"{c.operation}: {c.instruction[:120]!r}"
+                             for c in project.candidates(run.id)
+                             if c.operation not in ("start", "demo")][:3],
     }
     project.close()
     return row
