@@ -154,11 +154,19 @@ def report(rows: list[dict], args, command: str) -> str:
                  for m in methods_run]
         lines.append(f"| {task} | {base:.2f} | " + " | ".join(cells) + " |")
     mean_base = sum(r["baseline_test"] for r in rows) / len(rows)
-    means = []
+    means, gains, record = [], [], []
     for m in methods_run:
-        scores = [r["test"] for r in rows if r["method"] == m]
-        means.append(f"{sum(scores) / len(scores):.3f}")
+        runs = [r for r in rows if r["method"] == m]
+        mean = sum(r["test"] for r in runs) / len(runs)
+        start = sum(r["baseline_test"] for r in runs) / len(runs)
+        means.append(f"{mean:.3f}")
+        gains.append(f"{100 * (mean - start):+.1f}")
+        won = sum(r["test"] > r["baseline_test"] + 1e-9 for r in runs)
+        lost = sum(r["test"] < r["baseline_test"] - 1e-9 for r in runs)
+        record.append(f"{won} / {lost}")
     lines.append(f"| **mean** | {mean_base:.3f} | " + " | ".join(means) + " |")
+    lines.append("| **gain (points)** | | " + " | ".join(gains) + " |")
+    lines.append("| **tasks above / below start** | | " + " | ".join(record) + " |")
     lines += ["", "| task | method | calls | tokens | minutes | rejected | demos | "
               "best instruction |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
