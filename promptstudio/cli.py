@@ -292,7 +292,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         if isinstance(task, LocalBackend):
             cost = estimate.call_cost(project, task.throughput())
         run_plan = runner.plan(project, args.method, preset=args.preset, overrides=overrides,
-                               then=args.then, cost=cost)
+                               then=args.then, turns=args.turns, cost=cost)
         budget = Budget(args.max_calls, args.max_tokens, args.minutes)
         if not args.json:
             say(f"Plan: {args.method} ({args.preset}), {run_plan.describe()}.")
@@ -500,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--method", required=True, choices=method_names())
     opt.add_argument("--then", choices=["demos"], default=None,
                      help="afterwards, search demonstrations for the best instruction")
+    opt.add_argument("--turns", type=int, default=1,
+                     help="with --then: take turns this many times, each instruction search "
+                          "starting from the best instruction and demonstrations so far")
     opt.add_argument("--preset", choices=runner.PRESETS, default="quick")
     opt.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="change one of the method's settings (repeatable)")

@@ -159,6 +159,7 @@ class RunResults:
     created: str = ""
     then: str | None = None
     best_candidate_id: int | None = None
+    turns: int = 1
     test_score: float | None = None
     baseline_test_score: float | None = None
     step: int = 0
@@ -171,7 +172,8 @@ class RunResults:
         """The run's description without its candidates: what a run starts from (a resumed
         run replays its history as events)."""
         return cls(run.id, run.method, run.preset, run.status, run.created,
-                   run.params.get("then"), run.best_candidate_id)
+                   run.params.get("then"), run.best_candidate_id,
+                   int(run.params.get("turns") or 1))
 
     @classmethod
     def load(cls, project: Project, run_id: int) -> RunResults:
@@ -201,8 +203,8 @@ class RunResults:
     @property
     def title(self) -> str:
         """The method in words, and the method that followed it, if any."""
-        title = method_title(self.method)
-        return f"{title}, then {method_title(self.then)}" if self.then else title
+        return self._joined(method_title(self.method),
+                            method_title(self.then) if self.then else None)
 
     @property
     def short_title(self) -> str:
@@ -210,8 +212,14 @@ class RunResults:
         def short(method: str) -> str:
             return method_title(method).split(":")[0].split(" (")[0]
 
-        return f"{short(self.method)}, then {short(self.then)}" if self.then else short(
-            self.method)
+        return self._joined(short(self.method), short(self.then) if self.then else None)
+
+    def _joined(self, method: str, then: str | None) -> str:
+        if then is None:
+            return method
+        if self.turns > 1:
+            return f"{method} and {then}, taking turns {self.turns} times"
+        return f"{method}, then {then}"
 
     @property
     def status_name(self) -> str:

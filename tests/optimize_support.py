@@ -58,8 +58,9 @@ class ScriptedModel(ScriptedBackend):
 
 def start_run(project, method: str, preset: str = "quick", seed: int = 0,
               overrides: dict | None = None, budget: Budget | None = None,
-              then: str | None = None):
-    plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then)
+              then: str | None = None, turns: int = 1):
+    plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
+                       turns=turns)
     return runner.create_run(project, plan, preset=preset, seed=seed, budget=budget or Budget())
 
 

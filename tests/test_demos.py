@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from optimize_support import ScriptedModel, bench_project, letters_project, start_run, task_input
+from optimize_support import (
+    ScriptedModel,
+    bench_project,
+    instruction_of,
+    letters_project,
+    start_run,
+    task_input,
+)
 from scripted import ScriptedBackend
 
 from promptstudio.optimize import runner
@@ -14,6 +21,7 @@ from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.events import StepStarted
 from promptstudio.optimize.method import method_named
+from promptstudio.store.project import ProjectError
 
 HELPFUL = {"cherry", "fig", "kiwi"}
 EASY = {"apple", "cherry", "damson", "elder", "grape", "hazel"}
@@ -175,6 +183,66 @@ def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     assert outcome.best.instruction == induced.instruction
 
 
+class InstructedDemoReader(ScriptedBackend):
+    """Answers right only when told to give the first letter, and then only easy words
+    unless shown a helpful one; writes instructions from a fixed list when asked."""
+
+    REPLIES = (" write the first letter of the word.", " shout the word.", " sing")
+
+    def __init__(self) -> None:
+        self.written = 0
+        super().__init__(self.answer)
+
+    def answer(self, prompt: str) -> str:
+        if not (prompt.startswith("Instruction: ") and "Input: " in prompt):
+            self.written += 1
+            return self.REPLIES[(self.written - 1) % len(self.REPLIES)]
+        shown = set(re.findall(r"Input: (.*)\nOutput:", prompt)[:-1])
+        word = task_input(prompt)
+        told = "first letter" in instruction_of(prompt).lower()
+        right = told and (bool(shown & HELPFUL) or word in EASY)
+        return " " + (word[0] if right else "?") + "\n"
+
+
+def test_interleaved_turns_search_instructions_with_the_demonstrations_found(workspace):
+    project = letters_project(workspace)
+    model = InstructedDemoReader()
+    run = start_run(project, "ape", then="demos", turns=2, overrides={"mc_rounds": 0})
+    events = []
+    outcome = runner.execute(project, run.id, model, model, listener=events.append)
+
+    steps = [e.step for e in events if isinstance(e, StepStarted)]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) % 2 == 0
+    per_round = len(steps) // 2
+    candidates = project.candidates(run.id)
+    first_demo_search = [c for c in candidates if c.operation == "demo" and c.step <= per_round]
+    second_instructions = [c for c in candidates if c.step > per_round
+                           and c.operation not in ("demo", "start")]
+    assert first_demo_search and second_instructions
+    base_demos = {c.demo_ids for c in second_instructions}
+    assert len(base_demos) == 1, "round two's instructions all show the chosen demonstrations"
+    assert base_demos <= {c.demo_ids for c in first_demo_search}
+    for candidate in second_instructions:
+        assert not train_ids_evaluated(project, candidate) & set(candidate.demo_ids)
+    assert "first letter" in outcome.best.instruction.lower()
+    assert words(project, outcome.best.demo_ids) & HELPFUL
+    assert any("Turn 2 of 2" in getattr(e, "text", "") for e in events)
+
+
+def test_turns_need_a_follow_up_and_multiply_the_cost(workspace):
+    project = letters_project(workspace)
+    once = runner.plan(project, "opro", then="demos")
+    twice = runner.plan(project, "opro", then="demos", turns=2)
+    finishing = runner.plan(project, "opro").projected_calls - runner.plan(
+        project, "opro", overrides={"steps": 0}).projected_calls
+    assert twice.turns == 2 and twice.projected_calls > once.projected_calls
+    with pytest.raises(ProjectError, match="follow-up"):
+        runner.plan(project, "opro", turns=2)
+    with pytest.raises(ProjectError, match="cannot follow itself"):
+        runner.plan(project, "demos", then="demos")
+    assert finishing > 0
+
+
 def test_a_template_without_demonstrations_leaves_nothing_to_search(workspace):
     project = letters_project(workspace, template="Instruction: {instruction}\n\n"
                                                   "Input: {input}\nOutput:")
@@ -199,7 +267,8 @@ def test_a_call_budget_stops_the_race_and_the_run_still_reports(workspace):
 
 
 def test_resuming_after_any_step_ends_as_an_uninterrupted_run(workspace):
-    """Alone and after APE, paused at every step boundary of both methods in turn."""
+    """Alone, after APE, and interleaved with APE in two turns, paused at every step
+    boundary in turn."""
 
     def answer(instruction: str, word: str) -> str:
         return word[0] if "first letter" in instruction.lower() or word in EASY else "?"
@@ -210,21 +279,21 @@ def test_resuming_after_any_step_ends_as_an_uninterrupted_run(workspace):
     def model() -> ScriptedModel:
         return ScriptedModel(answer, lambda prompt, call: replies[(call - 1) % len(replies)])
 
-    for then in (None, "demos"):
-        method = "demos" if then is None else "ape"
-        reference = letters_project(workspace, name=f"reference-{method}")
+    for method, then, turns, steps in (("demos", None, 1, 2), ("ape", "demos", 1, 7),
+                                        ("ape", "demos", 2, 14)):
+        reference = letters_project(workspace, name=f"reference-{method}-{turns}")
         reference_model = model()
-        run = start_run(reference, method, then=then)
+        run = start_run(reference, method, then=then, turns=turns)
         events = []
         expected = runner.execute(reference, run.id, reference_model, reference_model,
                                   listener=events.append)
         boundaries = sum(isinstance(e, StepStarted) for e in events)
-        assert boundaries == (2 if then is None else 7)
+        assert boundaries == steps
 
         for boundary in range(1, boundaries + 1):
-            project = letters_project(workspace, name=f"paused-{method}-{boundary}")
+            project = letters_project(workspace, name=f"paused-{method}-{turns}-{boundary}")
             paused_model = model()
-            run = start_run(project, method, then=then)
+            run = start_run(project, method, then=then, turns=turns)
             paused = execute_paused_at(project, run.id, paused_model, boundary)
             assert paused.status == "paused"
             outcome = runner.execute(project, run.id, paused_model, paused_model)
@@ -285,3 +354,23 @@ def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
     assert len(start_dev) == len(dev)
     assert outcome.dev_score >= sum(start_dev) / len(start_dev)
     assert demo_candidates(project, run.id)
+
+
+@pytest.mark.model
+def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
+                                                                      local_backend):
+    """OPRO and demonstration search, two turns each, with tiny settings: the second
+    OPRO turn writes instructions for the demonstrations the first search chose."""
+    project = bench_project(workspace, train=20, dev=6, test=6)
+    plan = runner.plan(project, "opro", overrides={"steps": 1, "per_step": 2,
+                                                   "train_size": 4},
+                       then="demos", turns=2)
+    run = runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
+    outcome = runner.execute(project, run.id, local_backend, local_backend)
+    assert outcome.status == "finished" and outcome.test_score is not None
+    candidates = project.candidates(run.id)
+    first_turn_sets = {c.demo_ids for c in candidates if c.operation == "demo"}
+    second_turn = [c for c in candidates if c.operation not in ("demo", "start")
+                   and c.step > 3]
+    assert all(c.demo_ids in first_turn_sets | {candidates[0].demo_ids}
+               for c in second_turn)

@@ -225,3 +225,6 @@ def test_words_for_operations_and_times():
     assert len(reports.local_time("2024-05-01T14:03:27+00:00")) == len("2024-05-01 14:03")
     assert RunResults(1, "ape", then="demos").title == (
         "APE: instructions induced from examples, then Demonstration search")
+    assert RunResults(1, "opro", then="demos", turns=2).short_title == (
+        "OPRO and Demonstration search, taking turns 2 times")
+    assert RunResults(1, "opro").short_title == "OPRO"

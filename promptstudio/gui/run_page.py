@@ -19,7 +19,6 @@ from PySide6.QtGui import QDoubleValidator, QFont, QIntValidator, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -57,6 +56,12 @@ REFRESH_MS = 100
 PLAN_DELAY_MS = 400
 LOG_LINES = 20_000
 METHOD_ORDER = ("demos", "ape", "opro", "protegi", "pe2")
+DEMO_SEARCH_CHOICES = {
+    "keep": ("Keep the starting examples", None, 1),
+    "afterwards": ("Afterwards, look for better examples", "demos", 1),
+    "take turns": ("Take turns: instruction, examples, instruction, examples", "demos", 2),
+}
+"""What happens to the demonstrations after an instruction method: words, then, turns."""
 """Simplest and cheapest first: for the bundled small model, demonstrations matter most."""
 
 
@@ -156,15 +161,23 @@ class RunPage(QWidget):
         self.method_summary = QLabel()
         self.method_summary.setObjectName("methodSummary")
         self.method_summary.setWordWrap(True)
-        self.then_demos = QCheckBox("Then look for the best examples to show with the new "
-                                    "instruction")
-        self.then_demos.setObjectName("thenDemos")
-        self.then_demos.setToolTip(
-            "After the method, run demonstration search on its best instruction. Small "
-            "models often gain more from well-chosen examples than from wording.")
+        self.demo_search = QComboBox()
+        self.demo_search.setObjectName("demoSearch")
+        for key, (text, _, _) in DEMO_SEARCH_CHOICES.items():
+            self.demo_search.addItem(text, key)
+        self.demo_search.setToolTip(
+            "Small models often gain more from well-chosen examples than from wording. "
+            "Afterwards: demonstration search runs on the method's best instruction. Taking "
+            "turns: the method then searches instructions again, showing the examples found, "
+            "and the examples are searched once more; it costs about twice as much.")
+        self.demo_search_row = QWidget()
+        demo_row = QHBoxLayout(self.demo_search_row)
+        demo_row.setContentsMargins(0, 0, 0, 0)
+        demo_row.addWidget(QLabel("Examples shown with the prompt:"))
+        demo_row.addWidget(self.demo_search, 1)
         method_layout.addWidget(self.method_list)
         method_layout.addWidget(self.method_summary)
-        method_layout.addWidget(self.then_demos)
+        method_layout.addWidget(self.demo_search_row)
 
         preset_box = QGroupBox("2. How long to search")
         preset_layout = QVBoxLayout(preset_box)
@@ -270,7 +283,7 @@ class RunPage(QWidget):
 
         self.method_list.currentRowChanged.connect(self._method_chosen)
         self.preset_group.buttonToggled.connect(self._preset_chosen)
-        self.then_demos.toggled.connect(self._schedule_plan)
+        self.demo_search.currentIndexChanged.connect(self._schedule_plan)
         self.params.changed.connect(self._schedule_plan)
         for field in (self.max_calls, self.max_tokens, self.max_minutes):
             field.textChanged.connect(self._show_plan)
@@ -369,14 +382,19 @@ class RunPage(QWidget):
                       _limit(self.max_minutes, float))
 
     def then(self) -> str | None:
-        return "demos" if self.method.name != "demos" and self.then_demos.isChecked() else None
+        if self.method.name == "demos":
+            return None
+        return DEMO_SEARCH_CHOICES[self.demo_search.currentData()][1]
+
+    def turns(self) -> int:
+        return 1 if self.then() is None else DEMO_SEARCH_CHOICES[self.demo_search.currentData()][2]
 
     def _method_chosen(self) -> None:
         method = self.method
         self.method_summary.setText(method.summary)
         follow = method.name != "demos"
-        self.then_demos.setEnabled(follow)
-        self.then_demos.setVisible(follow)
+        self.demo_search_row.setEnabled(follow)
+        self.demo_search_row.setVisible(follow)
         self.params.show_method(method, self.preset)
         self._schedule_plan()
 
@@ -456,7 +474,7 @@ class RunPage(QWidget):
             return
         self._planning, self._plan_stale, self._plan_dirty = True, False, False
         self.state.runs.plan(self.method.name, preset=self.preset, overrides=overrides,
-                             then=self.then(), on_done=self._planned,
+                             then=self.then(), turns=self.turns(), on_done=self._planned,
                              on_error=self._plan_failed)
 
     def _planned(self, plan: runner.Plan) -> None:
@@ -511,7 +529,8 @@ class RunPage(QWidget):
         self._resumed = False
         try:
             self.state.runs.start(self.method.name, preset=self.preset, overrides=overrides,
-                                  then=self.then(), seed=self.seed.value(), budget=budget)
+                                  then=self.then(), turns=self.turns(),
+                                  seed=self.seed.value(), budget=budget)
         except Exception as exc:  # a missing model file, a bad setting: said, not raised
             messages.show_error(self, exc)
             self._update_buttons()

@@ -67,7 +67,8 @@ def main(argv: list[str]) -> int:
 
     window.pages.setCurrentWidget(window.run_page)
     window.run_page.choose("ape", "quick")
-    window.run_page.then_demos.setChecked(True)
+    window.run_page.demo_search.setCurrentIndex(
+        window.run_page.demo_search.findData("afterwards"))
     settle(1000)
     while window.run_page.plan_label.text().startswith("Estimating"):
         settle(500)  # the first estimate times the model on this machine

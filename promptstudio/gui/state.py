@@ -153,7 +153,7 @@ class RunController(QObject):
         return self._job is not None
 
     def plan(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
-             then: str | None = None,
+             then: str | None = None, turns: int = 1,
              on_done: Callable[[runner.Plan], None] | None = None,
              on_error: Callable[[BaseException], None] | None = None) -> Job:
         """Work out a run's cost on a worker thread (it may load the model to time it)."""
@@ -170,7 +170,7 @@ class RunController(QObject):
                 finally:
                     backend.release_thread()
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,
-                               cost=cost)
+                               turns=turns, cost=cost)
 
         def done(result: object) -> None:
             self.planned.emit(result)
@@ -181,10 +181,12 @@ class RunController(QObject):
                                      on_error=on_error)
 
     def start(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
-              then: str | None = None, seed: int = 0, budget: Budget | None = None) -> int:
+              then: str | None = None, turns: int = 1, seed: int = 0,
+              budget: Budget | None = None) -> int:
         """Create a run and start it. Returns the run's id."""
         project = self._project()
-        run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then)
+        run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
+                               turns=turns)
         for config in (project.settings.task_model, project.settings.optimizer_model):
             check_model_file(config)  # a missing file fails before the run exists
         run = runner.create_run(project, run_plan, preset=preset, seed=seed,

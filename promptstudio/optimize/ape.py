@@ -160,7 +160,7 @@ class Proposals:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.seen = {normalized(ctx.start.instruction)}
+        self.seen = {normalized(ctx.base.instruction)}
         self.duplicates = 0
 
     def add(self, reply: str, operation: str, parents: Sequence[Candidate] = (),

@@ -114,7 +114,8 @@ class RunContext:
         self.settings = project.settings
         self.template = self.settings.prompt_template
         self.start = start
-        self.train = [e for e in project.examples("train") if e.id not in start.demo_ids]
+        self._all_train = project.examples("train")
+        self.set_base(start)
         self.dev = project.examples("dev")
         self.test = project.examples("test")
         self.scores: dict[int, Scores] = {}
@@ -128,6 +129,14 @@ class RunContext:
         self._started = time.monotonic()
         self._best: tuple[float, int] | None = None
         self._counted: set[tuple[int, int]] = set()
+
+    def set_base(self, candidate: Candidate) -> None:
+        """The prompt an instruction search starts from, whose demonstrations its new
+        candidates show: the starting prompt, or in an interleaved run the best pair of
+        instruction and demonstrations found so far. Training examples exclude them, so a
+        prompt is never scored on the answers it shows."""
+        self.base = candidate
+        self.train = [e for e in self._all_train if e.id not in candidate.demo_ids]
 
     # -- randomness and events --------------------------------------------------------
 
@@ -218,7 +227,7 @@ class RunContext:
                       origin: str = "", meta: dict | None = None,
                       clean: bool = True) -> Candidate | None:
         """A candidate from model-written text, or None (counted) when the text is unusable:
-        empty, too long, echoing the template, or a copy of the starting prompt's demos."""
+        empty, too long, echoing the template, or a copy of the base prompt's demos."""
         instruction = text
         if clean:
             instruction, reason = clean_instruction(text, MAX_INSTRUCTION_CHARS)
@@ -226,7 +235,7 @@ class RunContext:
                 self.rejected += 1
                 self.emit(CandidateRejected(self.run.id, text[:200], reason))
                 return None
-        demos = self.start.demo_ids if demo_ids is None else tuple(demo_ids)
+        demos = self.base.demo_ids if demo_ids is None else tuple(demo_ids)
         candidate = self.project.add_candidate(
             instruction, demos, run_id=self.run.id, parent_ids=[p.id for p in parents],
             operation=operation, step=self.step, origin=origin, meta=meta)

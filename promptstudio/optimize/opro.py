@@ -81,7 +81,7 @@ class OPRO(Method):
         extra = _place_instruction(ctx, params["position"])
         template = (PromptTemplate(extra["template"], ctx.settings.demo_format)
                     if extra else ctx.template)
-        start = ctx.start
+        start = ctx.base
         if extra:  # the starting instruction, placed where this run puts instructions
             start = ctx.add_candidate(start.instruction, operation="start", meta=extra,
                                       clean=False)

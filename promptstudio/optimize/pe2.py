@@ -116,7 +116,7 @@ def _projection(params: dict) -> tuple[int, int]:
 
 def _starting_prompts(ctx: RunContext, params: dict) -> list[Candidate]:
     if params["init"] == "user":
-        return [ctx.start]
+        return [ctx.base]
     if params["init"] != "induction":
         raise ValueError(f'PE2 starts from "user" or "induction", not "{params["init"]}".')
     template = load("pe2_induce", ctx.project)
@@ -133,7 +133,7 @@ def _starting_prompts(ctx: RunContext, params: dict) -> list[Candidate]:
             induced[candidate.id] = candidate
     if not induced:
         ctx.log("No usable prompt came out of induction; starting from the project's prompt.")
-        return [ctx.start]
+        return [ctx.base]
     return list(induced.values())
 
 

@@ -92,7 +92,7 @@ class ProTeGi(Method):
             raise ValueError(f"Unknown bandit {params['bandit']!r}; choose one of "
                              f"{', '.join(bandits.STRATEGIES)}.")
         selection_rows, split = (ctx.dev, "dev") if ctx.dev else (ctx.train, "train")
-        beam = [ctx.start]
+        beam = [ctx.base]
         ctx.finalists = list(beam)
         rounds = params["rounds"]
         for round_number in range(1, rounds + 1):

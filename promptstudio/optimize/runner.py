@@ -28,7 +28,7 @@ REPLACE_START_P = 0.25
 replaces it: the one-sided sign test's p-value over the examples where they differ."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
-RUN_FIELDS = ("then", "projected_calls", "uncorrected_seconds")
+RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds")
 """Entries of a run's params that belong to the run, not to its method."""
 
 
@@ -37,6 +37,11 @@ class Plan:
     method: str
     params: dict
     then: str | None
+    turns: int
+    """With `then`, how many times the method and the follow-up take turns: 1 runs them
+    one after the other, more interleaves them, each turn starting from the best pair of
+    instruction and demonstrations so far. (Not `rounds`: ProTeGi has a setting of that
+    name.)"""
     projected_calls: int
     projected_seconds: float | None
     uncorrected_seconds: float | None = None
@@ -105,12 +110,17 @@ def resolve_params(method: Method, preset: str, overrides: dict | None) -> dict:
 
 
 def plan(project: Project, method_name: str, *, preset: str = "quick",
-         overrides: dict | None = None, then: str | None = None,
+         overrides: dict | None = None, then: str | None = None, turns: int = 1,
          cost: CallCost | None = None) -> Plan:
     """The settings a run will use and what it will cost, before it starts. Without a
     `cost` (a server's speed is not measured) the time is left unsaid."""
     method = method_named(method_name)
     params = resolve_params(method, preset, overrides)
+    if turns < 1 or (turns > 1 and not then):
+        raise ProjectError("Turns alternate a method and a follow-up search: give at "
+                           "least 1, and more only with a follow-up (then).")
+    if then == method.name:
+        raise ProjectError(f"{method.title} cannot follow itself.")
     data = sizes(project)
     calls = method.projected_calls(params, data)
     written = method.projected_optimizer_calls(params, data)
@@ -119,16 +129,18 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
         follow_params = resolve_params(follow, preset, None)
         calls += follow.projected_calls(follow_params, data)
         written += follow.projected_optimizer_calls(follow_params, data)
+    calls, written = calls * turns, written * turns
     calls += FINALISTS * data.dev + 2 * data.test + data.dev
     if cost is None:
-        return Plan(method.name, params, then, calls, None)
-    return Plan(method.name, params, then, calls, cost.seconds(calls, written),
+        return Plan(method.name, params, then, turns, calls, None)
+    return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
                 cost.uncorrected(calls, written))
 
 
 def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                budget: Budget) -> Run:
     return project.add_run(run_plan.method, params={**run_plan.params, "then": run_plan.then,
+                                                    "turns": run_plan.turns,
                                                     "projected_calls": run_plan.projected_calls,
                                                     "uncorrected_seconds":
                                                         run_plan.uncorrected_seconds},
@@ -158,6 +170,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     method = method_named(run.method)
     params = {k: v for k, v in run.params.items() if k not in RUN_FIELDS}
     then = run.params.get("then")
+    turns = int(run.params.get("turns") or 1)
     project.update_run(run_id, status="running", started=now(), error=None)
     start = starting_candidate(project, run)
     ctx = RunContext(project, run, task_backend, optimizer_backend,
@@ -167,12 +180,18 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     status = "finished"
     try:
         try:
-            method.optimize(ctx, params)
-            if then:
-                follow = method_named(then)
-                ctx.log(f"Now searching demonstrations for the best instruction ({then}).")
-                ctx.steps_before = ctx.step
-                follow.optimize(ctx, resolve_params(follow, run.preset or "quick", None))
+            for turn in range(1, turns + 1):
+                if turn > 1:
+                    _next_turn(ctx, turn, turns)
+                method.optimize(ctx, params)
+                if turn > 1 and ctx.finalists:
+                    # The pair carried over competes with the method's new finalists.
+                    ctx.finalists = list({c.id: c for c in [*ctx.finalists, ctx.base]}.values())
+                if then:
+                    follow = method_named(then)
+                    ctx.log(f"Now searching demonstrations for the best instruction ({then}).")
+                    ctx.steps_before = ctx.step
+                    follow.optimize(ctx, resolve_params(follow, run.preset or "quick", None))
         except BudgetExhausted as spent:
             ctx.log(f"Stopped searching: {spent}. Choosing the best prompt found so far.")
         best, dev_score, test_score, baseline = _finish(ctx)
@@ -191,6 +210,17 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     return RunOutcome(run_id, status, best, dev_score, test_score, baseline,
                       record.llm_calls, record.tokens, record.seconds,
                       record.rejected_candidates, ctx.calls)
+
+
+def _next_turn(ctx: RunContext, turn: int, turns: int) -> None:
+    """Start the method again from the best pair the follow-up found (its first finalist,
+    else the start), with its steps counted on from the last turn's."""
+    base = ctx.finalists[0] if ctx.finalists else ctx.start
+    ctx.log(f"Turn {turn} of {turns}: searching instructions again, now with the "
+            f"{len(base.demo_ids)} demonstrations chosen so far.")
+    ctx.set_base(base)
+    ctx.finalists = []
+    ctx.steps_before = ctx.step
 
 
 def _finish(ctx: RunContext) -> tuple[Candidate, float, float | None, float | None]:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from optimize_support import ScriptedModel, letters_project, start_run
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QSpinBox
+from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox, QSpinBox
 
 from promptstudio.gui.run_page import RunPage
 from promptstudio.optimize.method import method_named, methods
@@ -56,7 +56,7 @@ def test_every_method_is_offered_with_its_explanation(page):
         page.choose(name)
         assert page.method.name == name
         assert page.method_summary.text() == method_named(name).summary
-        assert page.then_demos.isVisible() == (name != "demos")
+        assert page.demo_search_row.isVisible() == (name != "demos")
 
 
 def test_the_advanced_settings_show_every_setting_with_its_paper_default(page):
@@ -129,12 +129,13 @@ def test_limits_and_seed_reach_the_run(page, qtbot, state):
     page.max_calls.setText("40")
     page.max_minutes.setText("2.5")
     page.seed.setValue(7)
-    page.then_demos.setChecked(True)
+    page.demo_search.setCurrentIndex(page.demo_search.findData("take turns"))
     page.start_run()
     qtbot.waitUntil(lambda: not state.runs.running, timeout=20_000)
     run = state.project.runs()[-1]
     assert run.budget == {"max_calls": 40, "max_minutes": 2.5}
-    assert run.seed == 7 and run.preset == "quick" and run.params["then"] == "demos"
+    assert run.seed == 7 and run.preset == "quick"
+    assert (run.params["then"], run.params["turns"]) == ("demos", 2)
 
 
 def test_a_template_without_input_stops_the_run_before_it_starts(page, state):
@@ -229,4 +230,4 @@ def test_the_page_is_usable_without_a_project(qtbot, state):
     assert not widget.start_button.isEnabled()
     widget.start_run()
     assert any("Open or create a project" in text for text in errors_shown(widget))
-    assert widget.findChildren(QCheckBox, "thenDemos")
+    assert widget.findChildren(QComboBox, "demoSearch")
