@@ -7,7 +7,7 @@ starting prompt's test score beside each method's. The starting prompt is the pl
 instruction with 3 demonstrations drawn from train (seeded), as every run starts.
 
     python benchmarks/optimizers.py [--tasks a,b] [--methods x,y] [--preset quick]
-        [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos] [--json]
+        [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos [--turns N]] [--json]
         [--rows rows.jsonl] [--write docs/benchmarks.md]
 
 With `--rows`, each finished run is appended to that file as one JSON line, and runs
@@ -105,7 +105,7 @@ def make_project(workspace: Workspace, folder: Path, task: str, method: str, arg
 
 def run_one(workspace, folder, task, method, backend, args) -> dict:
     project = make_project(workspace, folder, task, method, args)
-    plan = runner.plan(project, method, preset=args.preset, then=args.then,
+    plan = runner.plan(project, method, preset=args.preset, then=args.then, turns=args.turns,
                        cost=estimate.call_cost(project, backend.throughput()))
     run = runner.create_run(project, plan, preset=args.preset, seed=args.seed, budget=Budget())
     rejected_examples: list[str] = []
@@ -118,7 +118,7 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     outcome = runner.execute(project, run.id, backend, backend, listener=listen)
     minutes = (time.perf_counter() - started) / 60
     row = {
-        "task": task, "method": method + (f"+{args.then}" if args.then else ""),
+        "task": task, "method": label(method, args),
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
@@ -132,6 +132,13 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     }
     project.close()
     return row
+
+
+def label(method: str, args) -> str:
+    """How a run is named in the rows and the report: `ape`, `ape+demos`, `ape+demos×2`."""
+    if not args.then:
+        return method
+    return f"{method}+{args.then}" + (f"×{args.turns}" if args.turns > 1 else "")
 
 
 def _cell(text: str | None, limit: int = 100) -> str:
@@ -187,6 +194,8 @@ def main() -> int:
     parser.add_argument("--methods", default=None)
     parser.add_argument("--preset", default="quick", choices=runner.PRESETS)
     parser.add_argument("--then", default=None, choices=[None, "demos"])
+    parser.add_argument("--turns", type=int, default=1,
+                        help="with --then: how many times the method and demos take turns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=100)
     parser.add_argument("--dev", type=int, default=20)
@@ -208,7 +217,7 @@ def main() -> int:
     done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
         for method in chosen:
-            if (task, method + (f"+{args.then}" if args.then else "")) in done:
+            if (task, label(method, args)) in done:
                 continue
             row = run_one(workspace, folder, task, method, backend, args)
             print(json.dumps(row), file=sys.stderr, flush=True)
