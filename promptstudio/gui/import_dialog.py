@@ -712,7 +712,7 @@ class NewProjectDialog(QDialog):
         else:
             imported, source, split = (self.source.imported, self.source.source,
                                        self.source.split)
-            metric, labels = self.scoring.metric(), self.scoring.labels()
+            metric, labels = self.scoring.chosen_metric(), self.scoring.chosen_labels()
 
             def make() -> tuple:
                 return workflows.create_project_from_rows(workspace, name, imported, source,

@@ -58,15 +58,15 @@ class ScoringEditor(QWidget):
         layout.addWidget(self.labels_row)
         self._show_metric()
 
-    def metric(self) -> str:
+    def chosen_metric(self) -> str:
         return self.metric_combo.currentData()
 
-    def labels(self) -> tuple[str, ...]:
+    def chosen_labels(self) -> tuple[str, ...]:
         return parse_labels(self.labels_edit.text())
 
     def problem(self) -> str:
         """Why these choices cannot be used yet, or "" when they can."""
-        if METRICS[self.metric()].needs_labels and len(self.labels()) < 2:
+        if METRICS[self.chosen_metric()].needs_labels and len(self.chosen_labels()) < 2:
             return "Type at least two labels, separated by commas."
         return ""
 
@@ -79,16 +79,16 @@ class ScoringEditor(QWidget):
 
     def _metric_chosen(self) -> None:
         self._show_metric()
-        self.metricChosen.emit(self.metric())
+        self.metricChosen.emit(self.chosen_metric())
 
     def _labels_edited(self) -> None:
-        labels = self.labels()
+        labels = self.chosen_labels()
         self.labels_edit.setText(", ".join(labels))
         self._show_metric()
         self.labelsEdited.emit(labels)
 
     def _show_metric(self) -> None:
-        metric = METRICS[self.metric()]
+        metric = METRICS[self.chosen_metric()]
         self.metric_help.setText(metric.explanation)
         self.labels_row.setVisible(metric.needs_labels)
         problem = self.problem()

@@ -51,7 +51,7 @@ def test_the_page_shows_the_projects_task(page, state):
     settings = state.project.settings
     assert page.instruction_edit.toPlainText() == settings.instruction
     assert page.template_editor.template().text == settings.template
-    assert page.scoring.metric() == "normalized_exact"
+    assert page.scoring.chosen_metric() == "normalized_exact"
     assert page.scoring.metric_help.text().startswith("The answer must be an accepted answer")
     assert not page.template_editor.problems_label.isVisible()
 

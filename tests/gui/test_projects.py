@@ -108,8 +108,8 @@ REVIEWS = ("review\tfeeling\nGreat kettle\tpositive\nBroke at once\tnegative\n"
 def test_answers_that_repeat_are_offered_as_labels(qtbot, sidebar, state):
     dialog = sidebar.new_project()
     dialog.source.set_pasted_text(REVIEWS)
-    assert dialog.scoring.metric() == "label"
-    assert dialog.scoring.labels() == ("positive", "negative", "neutral")
+    assert dialog.scoring.chosen_metric() == "label"
+    assert dialog.scoring.chosen_labels() == ("positive", "negative", "neutral")
     assert dialog.scoring.labels_row.isVisibleTo(dialog)
     qtbot.keyClicks(dialog.name_edit, "Feelings")
     create(qtbot, state, dialog)
@@ -122,7 +122,7 @@ def test_the_users_scoring_choice_is_kept_and_checked(qtbot, sidebar, state):
     dialog = sidebar.new_project()
     dialog.source.set_pasted_text("question\tanswer\n2 + 2\t4\n3 + 3\t6\n")
     qtbot.keyClicks(dialog.name_edit, "Sums")
-    assert dialog.scoring.metric() == "normalized_exact", "every answer differs"
+    assert dialog.scoring.chosen_metric() == "normalized_exact", "every answer differs"
     scoring = dialog.scoring
     scoring.metric_combo.setCurrentIndex(scoring.metric_combo.findData("label"))
     scoring.metric_combo.activated.emit(scoring.metric_combo.currentIndex())
@@ -131,7 +131,7 @@ def test_the_users_scoring_choice_is_kept_and_checked(qtbot, sidebar, state):
     scoring.labels_edit.setText("4, 6")
     scoring.labels_edit.editingFinished.emit()
     dialog.source.set_pasted_text(REVIEWS.replace("review\tfeeling", "question\tanswer"))
-    assert scoring.labels() == ("4", "6"), "a new paste does not undo the user's choice"
+    assert scoring.chosen_labels() == ("4", "6"), "a new paste does not undo the user's choice"
     create(qtbot, state, dialog)
     assert (state.project.settings.metric, state.project.settings.labels) == (
         "label", ("4", "6"))

@@ -46,8 +46,8 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     dialog.source.split_combo.setCurrentText("set")
     assert "32 train, 16 dev, 12 test" in dialog.source.report_label.text()
     # Four teams, each many times: the dialog offers to score by choosing among them.
-    assert dialog.scoring.metric() == "label"
-    assert set(dialog.scoring.labels()) == set(LABELS.split(", "))
+    assert dialog.scoring.chosen_metric() == "label"
+    assert set(dialog.scoring.chosen_labels()) == set(LABELS.split(", "))
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: state.project is not None, timeout=10_000)
     assert state.project.split_counts() == {"train": 32, "dev": 16, "test": 12}
@@ -56,7 +56,7 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     page = window.task_page
     page.instruction_edit.setPlainText("Which team should handle this message?")
     page.instruction_edit.editingFinished.emit()
-    assert page.scoring.metric() == "label"
+    assert page.scoring.chosen_metric() == "label"
     settings = state.project.settings
     assert settings.metric == "label" and len(settings.labels) == 4
     assert settings.instruction == "Which team should handle this message?"
