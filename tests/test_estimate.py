@@ -86,3 +86,11 @@ def test_the_method_never_sees_the_runs_own_fields(workspace):
     assert run.params["uncorrected_seconds"] > 0
     model = ScriptedBackend(lambda prompt: " a\n")
     assert runner.execute(project, run.id, model, model).status == "finished"
+
+
+@pytest.mark.model
+def test_the_bundled_models_measured_speed_gives_a_sensible_estimate(workspace, local_backend):
+    rates = local_backend.throughput()
+    assert all(rate > 0 for rate in [*rates.prompt.values(), *rates.generation.values()])
+    cost = estimate.call_cost(letters_project(workspace), rates)
+    assert 0 < cost.task < cost.optimizer < 60

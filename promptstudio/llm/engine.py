@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -285,14 +286,15 @@ class LlamaEngine:
     def prompt_rate(self, batch_size: int, repeats: int = 3, prefix: int = 0) -> float:
         """Tokens per second for prompt processing in batches of `batch_size` tokens, with
         `prefix` tokens already in the cache for the batch to attend to (every example of a
-        candidate attends to its instruction and demonstrations)."""
+        candidate attends to its instruction and demonstrations). The median decode counts,
+        so that another program's burst on the processor does not set the rate."""
         import time
 
         batch_size = min(batch_size, self.n_batch)
         token = self.tokenize("the quick brown fox jumps over a lazy dog ")[1]
         self.reset()
         self._use_prefix([token] * prefix)
-        elapsed = 0.0
+        times = []
         for repeat in range(repeats + 1):
             self._lib.llama_memory_seq_cp(self._memory, PREFIX_SEQ, 1, 0, prefix)
             self._set_batch([(token, prefix + i, 1, i == batch_size - 1)
@@ -300,14 +302,14 @@ class LlamaEngine:
             started = time.perf_counter()
             self._decode()
             if repeat:  # the first decode warms caches up and is not counted
-                elapsed += time.perf_counter() - started
+                times.append(time.perf_counter() - started)
             self._lib.llama_memory_seq_rm(self._memory, 1, -1, -1)
         self.reset()
-        return batch_size * repeats / elapsed
+        return batch_size / statistics.median(times)
 
     def generation_rate(self, n_sequences: int, steps: int = 16) -> float:
         """Tokens per second summed over `n_sequences` sequences generating one token each
-        per decode, after a short shared prompt."""
+        per decode, after a short shared prompt (from the median decode, as above)."""
         import time
 
         n_sequences = min(n_sequences, self.n_seq_max - 1)
@@ -317,7 +319,7 @@ class LlamaEngine:
         for seq in range(1, n_sequences + 1):
             self._lib.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq, 0, len(prompt))
         token = prompt[-1]
-        elapsed = 0.0
+        times = []
         for step in range(steps + 1):
             position = len(prompt) + step
             self._set_batch([(token, position, seq, True) for seq in range(1, n_sequences + 1)])
@@ -326,9 +328,9 @@ class LlamaEngine:
             for index in range(n_sequences):
                 int(np.argmax(self._logits(index)))
             if step:
-                elapsed += time.perf_counter() - started
+                times.append(time.perf_counter() - started)
         self.reset()
-        return n_sequences * steps / elapsed
+        return n_sequences / statistics.median(times)
 
     # -- generation -------------------------------------------------------------------
 
