@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from promptstudio.llm.throughput import Throughput
 from promptstudio.store.project import Project
 
-EXAMPLES_PER_PREFIX = 6
+EXAMPLES_PER_PREFIX = 12
 """Answers that share one decoded prefix, typically: the bandits and stages score a
 candidate a few examples at a time, the final dev and test scoring many at once."""
-META_PROMPT_TOKENS = 600
+META_PROMPT_TOKENS = 400
 """A meta-prompt with its examples, errors or history, as the four methods write them."""
-REPLY_TOKENS = 60
-"""An optimizer reply: a new instruction, or a few reasons with their instructions."""
+REPLY_TOKENS = 40
+"""An optimizer reply: a new instruction, or a few reasons with their instructions.
+These three were set against the benchmark suite's runs (`docs/performance.md`); the
+estimate still comes out long on an idle machine, because a run makes fewer calls than
+projected (repeated replies, cache hits)."""
 HISTORY = 5
 """How many of the project's latest runs correct the estimate."""
 CORRECTION_RANGE = (0.25, 4.0)
