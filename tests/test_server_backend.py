@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from llama_server import free_port, running_llama_server
+from optimize_support import bench_project, start_run
 
 from promptstudio.llm.base import (
     Cancelled,
@@ -29,6 +30,7 @@ from promptstudio.llm.server import (
     cut_at_stop,
     normalize_base_url,
 )
+from promptstudio.optimize import runner
 
 pytestmark = pytest.mark.model
 
@@ -145,6 +147,29 @@ def test_connection_summary_names_the_model(llama_server: str, connect) -> None:
     summary = backend.test_connection()
     assert summary.startswith(f"Connected to {llama_server}/v1: 1 model (")
     assert "gemma-3-270m" in summary
+
+
+TINY_RUNS = {
+    "ape": {"mode": "reverse", "subsamples": 1, "per_subsample": 2, "stage_sizes": [4],
+            "mc_per_round": 1},
+    "protegi": {"rounds": 1, "beam": 1, "minibatch": 6, "gradients": 1, "pull_size": 4},
+    "opro": {"steps": 1, "per_step": 2, "train_size": 4},
+    "pe2": {"steps": 1, "n": 1, "m": 1, "train_size": 4},
+}
+
+
+@pytest.mark.parametrize("method", sorted(TINY_RUNS))
+def test_every_method_runs_with_its_optimizer_model_behind_a_server(
+        method, llama_server: str, connect, workspace, local_backend) -> None:
+    """The bundled model answers; the prompts are written by a model behind an
+    OpenAI-compatible server, as a user with a larger model would set it up."""
+    project = bench_project(workspace, task="antonyms", train=12, dev=4, test=4,
+                            instruction="Give the opposite of the word.")  # errors to learn from
+    optimizer = connect(f"{llama_server}/v1")
+    run = start_run(project, method, overrides=TINY_RUNS[method])
+    outcome = runner.execute(project, run.id, local_backend, optimizer)
+    assert outcome.status == "finished" and outcome.test_score is not None
+    assert optimizer.stats.snapshot()["calls"] > 0, "the server wrote the new prompts"
 
 
 # -- canned answers for what a real server will not do on demand ----------------------------
