@@ -286,13 +286,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             project.update_settings(optimizer_model=parse_model_spec(
                 args.optimizer_model, settings.optimizer_model))
         overrides = dict(_parse_setting(item) for item in args.set or [])
-        cost = None
-        settings = project.settings
-        task = make_backend(settings.task_model)
-        if isinstance(task, LocalBackend):
-            cost = estimate.call_cost(project, task.throughput())
-        run_plan = runner.plan(project, args.method, preset=args.preset, overrides=overrides,
+
+        def plan(cost: estimate.CallCost | None = None) -> runner.Plan:
+            return runner.plan(project, args.method, preset=args.preset, overrides=overrides,
                                then=args.then, turns=args.turns, cost=cost)
+
+        run_plan = plan()  # refuses bad settings before the model is loaded and timed
+        task = make_backend(project.settings.task_model)
+        if isinstance(task, LocalBackend):
+            run_plan = plan(estimate.call_cost(project, task.throughput()))
         budget = Budget(args.max_calls, args.max_tokens, args.minutes)
         if not args.json:
             say(f"Plan: {args.method} ({args.preset}), {run_plan.describe()}.")
@@ -322,7 +324,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             best = project.candidate(run.best_candidate_id) if run.best_candidate_id else None
             test = project.mean_score(best.id, "test")[0] if best else None
             dev = project.mean_score(best.id, "dev")[0] if best else None
-            rows.append({"id": run.id, "method": run.method, "preset": run.preset,
+            rows.append({"id": run.id, "method": run.method, "then": run.params.get("then"),
+                         "turns": int(run.params.get("turns") or 1), "preset": run.preset,
                          "status": run.status, "seed": run.seed, "dev_score": dev,
                          "test_score": test, "llm_calls": run.llm_calls,
                          "best_instruction": best.instruction if best else None,
@@ -335,7 +338,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("No runs yet. Start one with: promptstudio optimize NAME --method ape")
     for row in rows:
-        print(f"{row['id']:>4}  {row['method']:<8} {row['status']:<10} "
+        method = row["method"] + (f"+{row['then']}" if row["then"] else "") + (
+            f"×{row['turns']}" if row["turns"] > 1 else "")
+        print(f"{row['id']:>4}  {method:<12} {row['status']:<10} "
               f"test {_fmt(row['test_score'])}  {_clip(row['best_instruction'] or '', 60)}")
     return 0
 

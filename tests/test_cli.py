@@ -15,6 +15,9 @@ import yaml
 from scripted import SHARED_BENCH, bench_rows
 
 from promptstudio.cli import main
+from promptstudio.optimize import runner
+from promptstudio.optimize.budget import Budget
+from promptstudio.store.workspace import Workspace
 
 pytestmark = pytest.mark.model
 
@@ -158,3 +161,20 @@ def test_config_sets_the_two_models_separately(cli, sentiment):
     code, _, err = cli("config", "s", "--template", "no input slot here {instruction}")
     assert code == 2 and "{input}" in err
     assert json.loads(cli("show", "s", "--json")[1])["template"].startswith("Task:")
+
+
+def test_runs_name_the_follow_up_and_its_turns(cli, sentiment):
+    train, _ = sentiment
+    cli("new", "s", "--data", str(train))
+    project = Workspace(cli.workspace).open("s")
+    for then, turns in ((None, 1), ("demos", 1), ("demos", 2)):
+        plan = runner.plan(project, "ape", then=then, turns=turns)
+        runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
+    project.close()
+    code, out, _ = cli("runs", "s", "--json")
+    listed = json.loads(out.strip().splitlines()[-1])
+    assert [(r["then"], r["turns"]) for r in listed] == [(None, 1), ("demos", 1), ("demos", 2)]
+    code, out, _ = cli("runs", "s")
+    assert [line.split()[1] for line in out.splitlines()] == ["ape", "ape+demos", "ape+demos×2"]
+    code, _, err = cli("optimize", "s", "--method", "ape", "--turns", "2")
+    assert code != 0 and "follow-up" in err
