@@ -180,18 +180,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     status = "finished"
     try:
         try:
-            for turn in range(1, turns + 1):
-                if turn > 1:
-                    _next_turn(ctx, turn, turns)
-                method.optimize(ctx, params)
-                if turn > 1 and ctx.finalists:
-                    # The pair carried over competes with the method's new finalists.
-                    ctx.finalists = list({c.id: c for c in [*ctx.finalists, ctx.base]}.values())
-                if then:
-                    follow = method_named(then)
-                    ctx.log(f"Now searching demonstrations for the best instruction ({then}).")
-                    ctx.steps_before = ctx.step
-                    follow.optimize(ctx, resolve_params(follow, run.preset or "quick", None))
+            _search(ctx, method, params, then, turns, run.preset or "quick")
         except BudgetExhausted as spent:
             ctx.log(f"Stopped searching: {spent}. Choosing the best prompt found so far.")
         best, dev_score, test_score, baseline = _finish(ctx)
@@ -210,6 +199,23 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     return RunOutcome(run_id, status, best, dev_score, test_score, baseline,
                       record.llm_calls, record.tokens, record.seconds,
                       record.rejected_candidates, ctx.calls)
+
+
+def _search(ctx: RunContext, method: Method, params: dict, then: str | None, turns: int,
+            preset: str) -> None:
+    """The method, then its follow-up (at the run's preset), `turns` times over."""
+    follow = method_named(then) if then else None
+    for turn in range(1, turns + 1):
+        if turn > 1:
+            _next_turn(ctx, turn, turns)
+        method.optimize(ctx, params)
+        if turn > 1 and ctx.finalists:
+            # The pair carried over competes with the method's new finalists.
+            ctx.finalists = list({c.id: c for c in [*ctx.finalists, ctx.base]}.values())
+        if follow is not None:
+            ctx.log(f"Now searching demonstrations for the best instruction ({then}).")
+            ctx.steps_before = ctx.step
+            follow.optimize(ctx, resolve_params(follow, preset, None))
 
 
 def _next_turn(ctx: RunContext, turn: int, turns: int) -> None:
