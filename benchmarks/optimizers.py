@@ -160,13 +160,14 @@ def report(rows: list[dict], args, command: str) -> str:
         cells = [f"{by[(task, m)]['test']:.2f}" if (task, m) in by else "-"
                  for m in methods_run]
         lines.append(f"| {task} | {base:.2f} | " + " | ".join(cells) + " |")
-    mean_base = sum(r["baseline_test"] for r in rows) / len(rows)
+    bases = {r["task"]: r["baseline_test"] for r in rows}
+    mean_base = sum(bases.values()) / len(bases)
     means, gains, record = [], [], []
     for m in methods_run:
         runs = [r for r in rows if r["method"] == m]
         mean = sum(r["test"] for r in runs) / len(runs)
         start = sum(r["baseline_test"] for r in runs) / len(runs)
-        means.append(f"{mean:.3f}")
+        means.append(f"{mean:.3f}" + (f" ({len(runs)} tasks)" if len(runs) < len(tasks) else ""))
         gains.append(f"{100 * (mean - start):+.1f}")
         won = sum(r["test"] > r["baseline_test"] + 1e-9 for r in runs)
         lost = sum(r["test"] < r["baseline_test"] - 1e-9 for r in runs)
