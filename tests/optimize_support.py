@@ -102,7 +102,8 @@ EDITS = ("Give the first letter of the word.", "Reply with a letter of the word.
 
 
 def letters_task(instruction: str, word: str) -> str:
-    """Right when told to give the first letter, half right when told to give a letter."""
+    """A task model that does what the instruction says: fully right only when told to
+    give the first letter, half right when told to give a letter, wrong otherwise."""
     text = instruction.lower()
     if "first letter" in text:
         return word[0]

@@ -7,7 +7,14 @@ import re
 import time
 
 import pytest
-from optimize_support import WORDS, ScriptedModel, letters_project, pause_then_resume, start_run
+from optimize_support import (
+    WORDS,
+    ScriptedModel,
+    letters_project,
+    letters_task,
+    pause_then_resume,
+    start_run,
+)
 from scripted import bench_rows
 
 from promptstudio.dataio import Row
@@ -18,17 +25,6 @@ from promptstudio.optimize.method import method_named
 from promptstudio.store.records import ProjectSettings
 
 TRAIN_WORDS = set(WORDS[:20])
-
-
-def letters_task(instruction: str, word: str) -> str:
-    """A task model that does what the instruction says: fully right only when told to
-    give the first letter, half right when told to give a letter, wrong otherwise."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    if "letter" in text:
-        return word[0] if word[0] < "n" else word[-1]
-    return "?"
 
 
 def kind_of(prompt: str) -> str:
