@@ -118,7 +118,7 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     outcome = runner.execute(project, run.id, backend, backend, listener=listen)
     minutes = (time.perf_counter() - started) / 60
     row = {
-        "task": task, "method": label(method, args),
+        "task": task, "method": runner.run_label(method, args.then, args.turns),
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
@@ -132,13 +132,6 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     }
     project.close()
     return row
-
-
-def label(method: str, args) -> str:
-    """How a run is named in the rows and the report: `ape`, `ape+demos`, `ape+demos×2`."""
-    if not args.then:
-        return method
-    return f"{method}+{args.then}" + (f"×{args.turns}" if args.turns > 1 else "")
 
 
 def _cell(text: str | None, limit: int = 100) -> str:
@@ -218,7 +211,7 @@ def main() -> int:
     done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
         for method in chosen:
-            if (task, label(method, args)) in done:
+            if (task, runner.run_label(method, args.then, args.turns)) in done:
                 continue
             row = run_one(workspace, folder, task, method, backend, args)
             print(json.dumps(row), file=sys.stderr, flush=True)

@@ -338,8 +338,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("No runs yet. Start one with: promptstudio optimize NAME --method ape")
     for row in rows:
-        method = row["method"] + (f"+{row['then']}" if row["then"] else "") + (
-            f"×{row['turns']}" if row["turns"] > 1 else "")
+        method = runner.run_label(row["method"], row["then"], row["turns"])
         print(f"{row['id']:>4}  {method:<12} {row['status']:<10} "
               f"test {_fmt(row['test_score'])}  {_clip(row['best_instruction'] or '', 60)}")
     return 0

@@ -56,13 +56,13 @@ REFRESH_MS = 100
 PLAN_DELAY_MS = 400
 LOG_LINES = 20_000
 METHOD_ORDER = ("demos", "ape", "opro", "protegi", "pe2")
+"""Simplest and cheapest first: for the bundled small model, demonstrations matter most."""
 DEMO_SEARCH_CHOICES = {
     "keep": ("Keep the starting examples", None, 1),
     "afterwards": ("Afterwards, look for better examples", "demos", 1),
     "take turns": ("Take turns: instruction, examples, instruction, examples", "demos", 2),
 }
 """What happens to the demonstrations after an instruction method: words, then, turns."""
-"""Simplest and cheapest first: for the bundled small model, demonstrations matter most."""
 
 
 def ordered_methods() -> list[Method]:

@@ -137,6 +137,13 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
                 cost.uncorrected(calls, written))
 
 
+def run_label(method: str, then: str | None, turns: int = 1) -> str:
+    """A run's method in a word, for lists and reports: `ape`, `ape+demos`, `ape+demos×2`."""
+    if not then:
+        return method
+    return f"{method}+{then}" + (f"×{turns}" if turns > 1 else "")
+
+
 def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                budget: Budget) -> Run:
     return project.add_run(run_plan.method, params={**run_plan.params, "then": run_plan.then,
