@@ -90,6 +90,11 @@ def get_metric(metric_id: str) -> Metric:
         raise ValueError(f'Unknown metric "{metric_id}". Known metrics: {known}.') from None
 
 
+def lacks_labels(metric_id: str, labels: Sequence[str]) -> bool:
+    """Whether the metric chooses among labels and is given fewer than the two it needs."""
+    return get_metric(metric_id).needs_labels and len(labels) < 2
+
+
 def normalize(text: str) -> str:
     """`text` compared loosely: case-folded, without punctuation, single-spaced.
 

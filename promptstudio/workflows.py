@@ -89,8 +89,7 @@ def create_project(workspace: Workspace, name: str, data: str | Path, *,
 def _check_new_project(workspace: Workspace, name: str, metric: str, labels: Sequence[str],
                        labels_hint: str = "") -> None:
     """Refuse a new project's settings before anything is read or written."""
-    metrics.get_metric(metric)
-    if metric == "label" and len(labels) < 2:
+    if metrics.lacks_labels(metric, labels):
         raise ProjectError(f"The 'label' metric needs at least two labels{labels_hint}.")
     if workspace.exists(name):
         raise ProjectError(f"A project named {name!r} already exists. Choose another name.")

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from promptstudio.gui.template_editor import PROBLEM_RED
-from promptstudio.metrics import METRICS
+from promptstudio.metrics import METRICS, lacks_labels
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
@@ -66,7 +66,7 @@ class ScoringEditor(QWidget):
 
     def problem(self) -> str:
         """Why these choices cannot be used yet, or "" when they can."""
-        if METRICS[self.chosen_metric()].needs_labels and len(self.chosen_labels()) < 2:
+        if lacks_labels(self.chosen_metric(), self.chosen_labels()):
             return "Type at least two labels, separated by commas."
         return ""
 
