@@ -2,10 +2,9 @@
 `python3 packaging/build.py` on macOS.
 
 1. A separate build environment, build/package-venv (the development .venv is not touched).
-2. llama-cpp-python compiled for any x86-64 CPU with AVX2 (2013 on), not just this one:
-   `-DGGML_NATIVE=OFF` plus the baseline instruction sets. The wheel is built once into
-   build/wheels/ with pip's cache off, because pip's wheel cache does not know about
-   CMAKE_ARGS and would hand back a copy compiled for the build machine.
+2. llama-cpp-python compiled for any x86-64 CPU with AVX2 (2013 on), not just this one, by
+   packaging/llama_build.py: the same rules, and the same cached wheel, as the development
+   venv and CI use.
 3. The project installed into it normally (not editable), with PyInstaller.
 4. PyInstaller with packaging/promptstudio.spec: dist/PromptStudio/ (dist/PromptStudio.app on
    macOS), one folder, windowed.
@@ -17,13 +16,12 @@
    packaging/windows/promptstudio.iss and packaging/macos/make-dmg.sh on those systems.
 
 Options: --skip-deps (keep the build environment's requirements), --no-archive.
-Environment: PROMPTSTUDIO_CMAKE_ARGS replaces the CPU flags below (e.g. for an ARM build).
+Environment: PROMPTSTUDIO_CMAKE_ARGS replaces the CPU flags (see packaging/llama_build.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -35,21 +33,15 @@ import tarfile
 import time
 from pathlib import Path
 
+import llama_build  # packaging/llama_build.py: the one set of rules for compiling llama.cpp
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 VENV = BUILD / "package-venv"
-WHEELS = BUILD / "wheels"
 MODEL_CACHE = BUILD / "model"
 DIST = ROOT / "dist"
 APP_NAME = "PromptStudio"
 SPEC = ROOT / "packaging" / "promptstudio.spec"
-
-# The CPU baseline. x86-64: AVX2 + FMA + F16C + BMI2, i.e. Intel Haswell (2013) and AMD
-# Excavator/Zen (2015/2017) onwards. Apple Silicon: NEON and Metal are always there.
-X86_64_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
-                     "-DGGML_F16C=ON -DGGML_BMI2=ON")
-ARM64_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
-MAC_ARM64_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_METAL=ON -DCMAKE_OSX_ARCHITECTURES=arm64"
 
 GEMMA_NOTICE = """\
 The model file in this folder is Gemma 3 270M (instruction tuned), quantized to Q4_K_M.
@@ -74,66 +66,16 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def pinned(requirement: str) -> str:
-    """The version pinned in pyproject.toml for `requirement` (NAME==VERSION)."""
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    found = re.search(rf'"{re.escape(requirement)}==([^"]+)"', text)
-    if not found:
-        raise SystemExit(f"pyproject.toml does not pin {requirement} with ==")
-    return found.group(1)
-
-
 def project_version() -> str:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
-
-
-def cmake_args() -> str:
-    override = os.environ.get("PROMPTSTUDIO_CMAKE_ARGS")
-    if override is not None:
-        return override
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        return X86_64_CMAKE_ARGS
-    if sys.platform == "darwin":
-        return MAC_ARM64_CMAKE_ARGS
-    return ARM64_CMAKE_ARGS
-
-
-def portable_llama_wheel() -> Path:
-    """The llama-cpp-python wheel built with the portable CPU flags, built once."""
-    version = pinned("llama-cpp-python")
-    args = cmake_args()
-    key = hashlib.sha256(f"{version} {args} {sys.version_info[:2]}".encode()).hexdigest()[:12]
-    folder = WHEELS / f"llama-cpp-python-{version}-{key}"
-    found = sorted(folder.glob("llama_cpp_python-*.whl"))
-    if found:
-        return found[-1]
-    say(f"Compiling llama-cpp-python {version} with CMAKE_ARGS={args!r} (several minutes, "
-        "once)")
-    env = dict(os.environ, CMAKE_ARGS=args)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    run(venv_python(), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
-        "--no-binary", "llama-cpp-python", "-w", partial, f"llama-cpp-python=={version}",
-        env=env)
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    (folder / "cmake-args.json").write_text(json.dumps({"version": version,
-                                                       "cmake_args": args}))
-    return sorted(folder.glob("llama_cpp_python-*.whl"))[-1]
 
 
 def prepare_environment() -> None:
     if not venv_python().exists():
         run(sys.executable, "-m", "venv", VENV)
         run(venv_python(), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    wheel = portable_llama_wheel()
-    marker = VENV / ".llama-wheel"
-    if not marker.exists() or marker.read_text() != wheel.name + str(wheel.stat().st_size):
-        run(venv_python(), "-m", "pip", "install", "--quiet", "--force-reinstall",
-            "--no-deps", wheel)
-        marker.write_text(wheel.name + str(wheel.stat().st_size))
+    llama_build.install(venv_python())
     # The project and its other requirements; the llama-cpp-python just installed satisfies
     # the pin, so pip keeps it. --no-build-isolation is not used: setuptools builds the
     # project in its own environment as usual.
