@@ -3,6 +3,8 @@
     PromptStudio                      opens the window
     PromptStudio --self-test [--json] checks the installation and prints a report
     PromptStudio COMMAND ...          any `promptstudio` command (list, eval, optimize, ...)
+    PromptStudio --check-model FILE   (internal) tries a model file, in the child process
+                                      that promptstudio.llm.loadcheck starts
 
 The app is built windowed: on Windows and macOS it may start with no stdout or stderr at all.
 `applog.setup()` therefore runs first, before anything can print: it points missing streams
@@ -62,12 +64,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
+    from promptstudio.llm.loadcheck import CHECK_FLAG
     from promptstudio.selftest import GUI_CHECK_FLAG
 
     if argv[:1] == [GUI_CHECK_FLAG]:
         from promptstudio.gui import selfcheck
 
         return selfcheck.main()
+    if argv[:1] == [CHECK_FLAG]:
+        from promptstudio.llm import loadcheck
+
+        return loadcheck.main(argv[1:])
     if _window_only(argv):
         from promptstudio.gui.app import main as gui_main
 

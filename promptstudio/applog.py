@@ -2,11 +2,14 @@
 
 A built app on Windows or macOS may start with `sys.stdout` and `sys.stderr` set to None;
 anything that prints (llama.cpp's loader, a stray warning) would then crash it. `setup`
-points them at the log file as well.
+points them at the log file as well. A crash in native code (llama.cpp, Qt) leaves no
+Python exception to log, so `faulthandler` writes every thread's stack to `crashes.log`
+beside it when the process dies of a fatal signal.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.handlers
 import sys
@@ -43,6 +46,8 @@ def setup(level: int = logging.INFO) -> Path:
             stream = stream or open(path.with_suffix(".console.log"), "a",  # noqa: SIM115
                                     encoding="utf-8", buffering=1)
             setattr(sys, name, stream)
+    crashes = open(path.with_name("crashes.log"), "a", encoding="utf-8")  # noqa: SIM115
+    faulthandler.enable(crashes, all_threads=True)  # the file stays open for the process
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value,
                                                       args.exc_traceback)

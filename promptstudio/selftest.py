@@ -2,7 +2,8 @@
 
 For users and for support: it checks, in order, that the shipped resources are there, that
 the data folder can be written, that SQLite works (create, write, WAL, integrity check), that
-the bundled model is found whole and loads, that it answers a few rows of a bundled sample,
+the bundled model is found whole and loads (first in a child process, so that a crash inside
+llama.cpp is reported as this check's failure), that it answers a few rows of a bundled sample,
 and that the window can be drawn (offscreen, in a child process, so that a broken Qt cannot
 take the report down with it). It prints one line per check and exits 0 when all pass, 1
 otherwise, with the reason. With `--json` the report goes to stderr and stdout gets one JSON
@@ -160,12 +161,16 @@ def check_model(ctx: Context) -> str:
     try:
         import llama_cpp
 
+        from promptstudio.llm.loadcheck import ensure_model_runs
         from promptstudio.llm.local import LocalBackend
     except (ImportError, OSError) as exc:
         raise CheckFailed(f"llama.cpp cannot be loaded on this computer ({exc}). "
                           "Reinstall PromptStudio.") from exc
     try:
         backend = LocalBackend()
+        # Tried in a child process every time, remembered or not: a crash inside llama.cpp
+        # must fail this check, not end the self-test without a report.
+        ensure_model_runs(backend.trial, again=True)
         backend.load()
     except (BackendError, OSError, RuntimeError, ValueError) as exc:
         raise CheckFailed(str(exc)) from exc

@@ -29,11 +29,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from promptstudio.llm.base import BackendError, CancelToken, GenerationParams
+from promptstudio.llm.base import BackendError, CancelToken, GenerationParams, ModelFileError
 from promptstudio.parsing import first_line_complete
 
 PREFIX_SEQ = 0
 MAX_OUTPUTS = 128
+
+
+def has_amx_kernels() -> bool:
+    """Whether the llama.cpp library loaded here was compiled with its AMX kernels."""
+    import llama_cpp
+
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -104,8 +111,21 @@ class LlamaEngine:
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         self._lib = llama_cpp
         model_params = llama_cpp.llama_model_default_params()
-        self.model = _internals.LlamaModel(path_model=model_path, params=model_params,
-                                           verbose=False)
+        if has_amx_kernels():
+            # llama.cpp's AMX kernels crash on the first decode of the bundled model
+            # (SIGSEGV in ggml_backend_amx_mul_mat). Our own builds leave them out
+            # (packaging/llama_build.py); a llama-cpp-python compiled natively on an AMX
+            # machine has them, and they are reached only through the "extra" weight
+            # buffers, so those stay off.
+            model_params.use_extra_bufts = False
+        try:
+            self.model = _internals.LlamaModel(path_model=model_path, params=model_params,
+                                               verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(
+                f"llama.cpp could not load the model file {model_path} ({exc}). The file "
+                "may be damaged, or made for a newer llama.cpp than this PromptStudio has."
+            ) from exc
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_batch
@@ -124,7 +144,16 @@ class LlamaEngine:
         # memory for (a row is the vocabulary: 1 MB for Gemma), so keep it to what we use.
         params.n_outputs_max = MAX_OUTPUTS
         params.no_perf = True
-        self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
+        try:
+            self.context = _internals.LlamaContext(model=self.model, params=params,
+                                                   verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.model.close()
+            raise ModelFileError(
+                f"llama.cpp could not make room to run the model file {model_path} with a "
+                f"context of {n_ctx} tokens ({exc}). Lower the context size in the model's "
+                "settings, or close other programs to free memory."
+            ) from exc
         self.n_ctx = min(n_ctx, llama_cpp.llama_n_ctx(self.context.ctx))
         self.n_batch = n_batch
         self.n_seq_max = min(n_seq_max, llama_cpp.llama_n_seq_max(self.context.ctx))

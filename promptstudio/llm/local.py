@@ -20,13 +20,13 @@ from promptstudio.llm.base import (
     ContinuationScore,
     Generation,
     GenerationParams,
-    ModelFileError,
     ResultCallback,
     Stopwatch,
 )
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.engine import GenerationOutcome, LlamaEngine
 from promptstudio.llm.gguf import inspect_gguf
+from promptstudio.llm.loadcheck import Trial, ensure_model_runs
 from promptstudio.llm.throughput import Throughput
 
 PARALLEL_SEQUENCES = 16
@@ -60,23 +60,25 @@ class LocalBackend(Backend):
         self._closed = False
 
     @property
+    def trial(self) -> Trial:
+        """How each thread's engine loads the model: what the first-use check tries."""
+        return Trial(self.path, self.config.n_ctx, self.n_threads, self.parallel + 1)
+
+    @property
     def model_id(self) -> str:
         return f"local:{self.path.name}:{self.info.size_bytes}"
 
     def engine(self) -> LlamaEngine:
-        """This thread's engine, loaded on first use."""
+        """This thread's engine, loaded on first use (after the model file has once been
+        tried in a child process on this machine: `loadcheck`)."""
         if self._closed:
             raise RuntimeError("This model backend was closed.")
         engine = getattr(self._local, "engine", None)
         if engine is None:
-            try:
-                engine = LlamaEngine(str(self.path), n_ctx=self.config.n_ctx,
-                                     n_threads=self.n_threads, n_seq_max=self.parallel + 1)
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelFileError(
-                    f"llama.cpp could not load the model file {self.path} ({exc}). The file "
-                    "may be damaged, or made for a newer llama.cpp than this PromptStudio has."
-                ) from exc
+            trial = self.trial
+            ensure_model_runs(trial)
+            engine = LlamaEngine(str(trial.path), n_ctx=trial.n_ctx, n_threads=trial.n_threads,
+                                 n_seq_max=trial.n_seq_max)
             self._local.engine = engine
             with self._lock:
                 self._engines.append(engine)
