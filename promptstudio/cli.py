@@ -311,7 +311,7 @@ def _parse_setting(item: str) -> tuple[str, object]:
         raise ValueError(f"--set takes key=value, not {item!r}.")
     try:
         return key.strip(), json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # plain text, not JSON
         return key.strip(), value
 
 
@@ -537,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     gui = commands.add_parser("gui", help="open the PromptStudio window")
+    gui.add_argument("project", nargs="?",
+                     help="a project to open: its name, or a project file (.sqlite)")
     gui.set_defaults(handler=cmd_gui)
     return parser
 
@@ -544,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_gui(args: argparse.Namespace) -> int:
     from promptstudio.gui.app import main as gui_main
 
-    return gui_main([])
+    project = args.project
+    if project and _workspace(args).exists(project):
+        project = str(_workspace(args).path_for(project))
+    return gui_main([], project=project)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
