@@ -27,6 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_ROWS = 100_000
+"""Tuning a prompt needs hundreds of examples; a file of millions would take minutes and
+gigabytes to read (95 MB of short CSV rows: 62 s and 5 GB), so reading stops here."""
+MAX_COLUMNS = 1_000
+MAX_CELLS = 2_000_000
+"""Rows times columns: what keeps a wide file's records within a few hundred MB."""
+MAX_VALUE_CHARS = 131_072
+"""The longest value: the csv module's own field limit, far beyond what a model reads."""
 SPLITS = ("train", "dev", "test")
 PASTED_TEXT = "pasted text"
 ANSWER_SEPARATOR = "|"
@@ -164,6 +172,8 @@ def parse_pasted(text: str) -> Table:
             "there is nothing to import.",
             "Paste your examples with a header line first, such as: input, output.",
         )
+    if len(text) > MAX_FILE_BYTES:
+        raise _too_large(PASTED_TEXT, len(text), MAX_FILE_BYTES)
     _reject_nul(text, PASTED_TEXT)
     return _parse_guessed(text, PASTED_TEXT)
 
@@ -204,6 +214,16 @@ def to_rows(
             skipped_blank += 1
             continue
         output_text = _as_text(record.get(output_field)).strip()
+        for role, value in (("input", input_text), ("expected output", output_text)):
+            if len(value) > MAX_VALUE_CHARS:
+                raise _problem(
+                    table.source,
+                    line,
+                    f"this example's {role} is {len(value):,} characters long, more than the "
+                    f"{MAX_VALUE_CHARS:,} a value may have (a model reads a few thousand words "
+                    "at most).",
+                    "Shorten it, or leave this example out.",
+                )
         if not output_text:
             raise _problem(
                 table.source,
@@ -425,6 +445,7 @@ def _parse_delimited(text: str, source: str, preferred: str | None) -> Table:
     delimiter = _guess_delimiter(text, preferred)
     columns: list[str] | None = None
     header_line = 0
+    row_limit = MAX_ROWS
     records: list[dict[str, object]] = []
     lines: list[int] = []
     for line, fields in _numbered_rows(text, delimiter, source):
@@ -432,7 +453,10 @@ def _parse_delimited(text: str, source: str, preferred: str | None) -> Table:
             continue
         if columns is None:
             columns, header_line = _header(fields, source, line), line
+            row_limit = _row_limit(len(columns))
             continue
+        if len(records) == row_limit:
+            raise _too_many_rows(source, row_limit, len(columns))
         if len(fields) != len(columns):
             separator = _DELIMITER_NAMES[delimiter]
             raise _problem(
@@ -502,14 +526,17 @@ def _quoting_problem(reason: str) -> str:
         return "a value on this line opens a quotation mark that is never closed."
     if "field larger" in reason:
         return (
-            f"a value starting on this line is longer than {csv.field_size_limit()} characters, "
-            "which usually means a quotation mark is never closed."
+            f"a value starting on this line is longer than {csv.field_size_limit():,} "
+            "characters: a quotation mark is never closed, or the value is far longer than "
+            "a model can read."
         )
     return "a quotation mark on this line is out of place."
 
 
 def _header(fields: list[str], source: str, line: int) -> list[str]:
     """Column names, trimmed; an unnamed column is called by its position, "column 3"."""
+    if len(fields) > MAX_COLUMNS:
+        raise _too_many_columns(source, line, len(fields))
     columns = [name.strip() or f"column {number}" for number, name in enumerate(fields, 1)]
     first_position: dict[str, int] = {}
     for position, name in enumerate(columns, 1):
@@ -549,6 +576,7 @@ def _decode_json(text: str, start: int, source: str, line: int | None) -> tuple[
 
     Errors name `line` when given (a JSON Lines line), else the line the error is on.
     """
+    remedy = _ONE_OBJECT_PER_LINE if line is not None else _LIST_OF_OBJECTS
     try:
         return _DECODER.raw_decode(text, start)
     except json.JSONDecodeError as err:
@@ -556,7 +584,22 @@ def _decode_json(text: str, start: int, source: str, line: int | None) -> tuple[
             source,
             line if line is not None else _line_at(text, err.pos),
             f"this is not valid JSON ({err.msg}).",
-            _ONE_OBJECT_PER_LINE if line is not None else _LIST_OF_OBJECTS,
+            remedy,
+        ) from None
+    except RecursionError:
+        raise _problem(
+            source,
+            line if line is not None else _line_at(text, start),
+            "the JSON here is nested too deeply (lists or objects inside one another "
+            "hundreds of levels down), which no example of an input and an output needs.",
+            remedy,
+        ) from None
+    except ValueError as err:  # Python refuses integers of more than 4,300 digits
+        raise _problem(
+            source,
+            line if line is not None else _line_at(text, start),
+            f"a number here is too long to read ({err}).",
+            "Put long numbers in quotes, as text.",
         ) from None
     except _RepeatedKey as repeated:
         raise _problem(
@@ -577,9 +620,12 @@ def _parse_jsonl(text: str, source: str) -> Table:
         )
     records: list[dict[str, object]] = []
     lines: list[int] = []
-    for number, line_text in enumerate(_LINE_BREAK.split(text), 1):
+    cells = 0
+    for number, line_text in enumerate(_lines(text), 1):
         if not line_text.strip():
             continue
+        if len(records) == MAX_ROWS or cells > MAX_CELLS:
+            raise _too_many_rows(source, len(records), len(_columns_of(records)))
         start = _skip_json_space(line_text, 0)
         value, end = _decode_json(line_text, start, source, number)
         if line_text[end:].strip():
@@ -591,9 +637,20 @@ def _parse_jsonl(text: str, source: str) -> Table:
             )
         records.append(_as_record(value, source, number, _ONE_OBJECT_PER_LINE))
         lines.append(number)
+        cells += len(records[-1])
     if not records:
         raise _empty(source)
-    return Table(_columns_of(records), records, source, lines)
+    return Table(_json_columns(records, source), records, source, lines)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a text, as `_LINE_BREAK.split` gives them, one at a time: a file of
+    millions of lines is refused after `MAX_ROWS` without first being copied whole."""
+    start = 0
+    for found in _LINE_BREAK.finditer(text):
+        yield text[start:found.start()]
+        start = found.end()
+    yield text[start:]
 
 
 def _parse_json(text: str, source: str) -> Table:
@@ -616,15 +673,19 @@ def _parse_json(text: str, source: str) -> Table:
         )
     records: list[dict[str, object]] = []
     lines: list[int] = []
+    cells = 0
     line = _line_at(text, position)
     counted_to = position
     position = _skip_json_space(text, position + 1)
     while not text.startswith("]", position):
+        if len(records) == MAX_ROWS or cells > MAX_CELLS:
+            raise _too_many_rows(source, len(records), len(_columns_of(records)))
         line += len(_LINE_BREAK.findall(text, counted_to, position))
         counted_to = position
         value, position = _decode_json(text, position, source, None)
         records.append(_as_record(value, source, line, _LIST_OF_OBJECTS))
         lines.append(line)
+        cells += len(records[-1])
         position = _skip_json_space(text, position)
         if text.startswith(",", position):
             position = _skip_json_space(text, position + 1)
@@ -646,7 +707,7 @@ def _parse_json(text: str, source: str) -> Table:
         raise _problem(
             source, None, "the file holds an empty list.", "Add your examples to the list."
         )
-    return Table(_columns_of(records), records, source, lines)
+    return Table(_json_columns(records, source), records, source, lines)
 
 
 def _skip_json_space(text: str, position: int) -> int:
@@ -684,8 +745,44 @@ def _columns_of(records: list[dict[str, object]]) -> list[str]:
     return list(dict.fromkeys(name for record in records for name in record))
 
 
+def _json_columns(records: list[dict[str, object]], source: str) -> list[str]:
+    columns = _columns_of(records)
+    if len(columns) > MAX_COLUMNS:
+        raise _too_many_columns(source, None, len(columns))
+    return columns
+
+
+def _row_limit(columns: int) -> int:
+    """How many records of that many columns may be read."""
+    return min(MAX_ROWS, MAX_CELLS // max(columns, 1))
+
+
+def _too_many_rows(source: str, rows: int, columns: int) -> DataError:
+    shape = f" of {columns:,} columns" if rows < MAX_ROWS else ""
+    return _problem(
+        source,
+        None,
+        f"the file holds more than {rows:,} examples{shape}, more than PromptStudio reads at "
+        "once (tuning a prompt needs a few hundred).",
+        "Save a sample of the rows, with only the columns you need, in a smaller file.",
+    )
+
+
+def _too_many_columns(source: str, line: int | None, columns: int) -> DataError:
+    return _problem(
+        source,
+        line,
+        f"the file has {columns:,} columns, more than the {MAX_COLUMNS:,} PromptStudio reads.",
+        "Keep only the columns that hold the inputs, the outputs, and if you have them the "
+        "accepted answers and the split, and save it again.",
+    )
+
+
 def _missing_column(table: Table, name: str, role: str) -> DataError:
-    listing = ", ".join(f"'{column}'" for column in table.columns)
+    shown = 20
+    listing = ", ".join(f"'{column}'" for column in table.columns[:shown])
+    if len(table.columns) > shown:
+        listing += f" and {len(table.columns) - shown:,} more"
     return _problem(
         table.source,
         None,
@@ -727,7 +824,7 @@ def _json_list_or_text(cell: str) -> object:
     """A cell that reads as a JSON list, as that list; anything else stays the text it was."""
     try:
         value = json.loads(cell)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return cell
     return value if isinstance(value, list) else cell
 

@@ -24,6 +24,8 @@ _SCALARS = {
 }
 _STRING, _ARRAY = 8, 9
 _DEFAULT_ALIGNMENT = 32
+_MAX_DIMS = 8
+"""ggml tensors have at most 4 dimensions; more than this is a damaged header."""
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,32 @@ class GGUFInfo:
 
 
 class _Reader:
-    def __init__(self, handle: BinaryIO, path: Path) -> None:
-        self.handle, self.path = handle, path
+    """Reads a header whose counts and lengths may be damaged: nothing is read or skipped
+    past the end of the file, so a wild count costs neither memory nor time."""
 
-    def take(self, size: int) -> bytes:
-        data = self.handle.read(size)
-        if len(data) != size:
+    def __init__(self, handle: BinaryIO, path: Path, size: int) -> None:
+        self.handle, self.path, self.size = handle, path, size
+
+    def _ensure(self, size: int) -> None:
+        if size < 0 or self.handle.tell() + size > self.size:
             raise ModelFileError(
                 f"The model file {self.path} ends too early: it is truncated "
                 "(an unfinished download or copy). Download or copy it again."
             )
-        return data
+
+    def take(self, size: int) -> bytes:
+        self._ensure(size)
+        return self.handle.read(size)
+
+    def skip(self, size: int) -> None:
+        self._ensure(size)
+        self.handle.seek(size, 1)
+
+    def count(self, count: int, least_bytes_each: int) -> int:
+        """A count of items that each take at least that many bytes, if the file can hold
+        them all."""
+        self._ensure(count * least_bytes_each)
+        return count
 
     def scalar(self, code: int) -> object:
         fmt, size = _SCALARS[code]
@@ -81,9 +98,9 @@ class _Reader:
             item_code, count = struct.unpack("<IQ", self.take(12))
             if item_code in _SCALARS:
                 # Long arrays (token scores) are skipped, not decoded: we only pass them by.
-                self.take(_SCALARS[item_code][1] * count)
+                self.skip(_SCALARS[item_code][1] * count)
                 return f"<array of {count}>"
-            for _ in range(count):
+            for _ in range(self.count(count, 8)):  # a string is at least its length
                 self.value(item_code)
             return f"<array of {count}>"
         raise ModelFileError(
@@ -115,8 +132,10 @@ def _inspect(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
                 f"{path} is not a GGUF model file (it does not start with 'GGUF'). "
                 "PromptStudio runs models in the GGUF format used by llama.cpp."
             )
-        reader = _Reader(handle, path)
+        reader = _Reader(handle, path, size)
         version, tensor_count, kv_count = struct.unpack("<IQQ", reader.take(20))
+        reader.count(kv_count, 8 + 4 + 1)  # a name, a type, the smallest value
+        reader.count(tensor_count, 8 + 4 + 4 + 8)  # a name, dimensions, a type, an offset
         if version < 2:
             raise ModelFileError(
                 f"{path} uses GGUF version {version}, which is too old. Convert it anew."
@@ -130,7 +149,10 @@ def _inspect(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
         for _ in range(tensor_count):
             reader.string()
             n_dims = struct.unpack("<I", reader.take(4))[0]
-            reader.take(8 * n_dims + 4)
+            if n_dims > _MAX_DIMS:
+                raise ModelFileError(
+                    f"The model file {path} is damaged (a tensor has {n_dims} dimensions).")
+            reader.skip(8 * n_dims + 4)
             last_offset = max(last_offset, struct.unpack("<Q", reader.take(8))[0])
         alignment = int(metadata.get("general.alignment", _DEFAULT_ALIGNMENT) or 1)
         data_start = -(-handle.tell() // alignment) * alignment

@@ -346,7 +346,7 @@ class ServerBackend(Backend):
             if response.status_code < 400:
                 try:
                     answer = response.json()
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
                     answer = None
                 if not isinstance(answer, dict):
                     raise self._not_openai("its answer is not a JSON object")
@@ -438,7 +438,7 @@ def _server_detail(response: httpx.Response) -> str:
     """The server's explanation, from the shapes OpenAI, FastAPI and Ollama use for errors."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
