@@ -1,27 +1,34 @@
 # PromptStudio: `make run` starts the app, `make test` runs every test.
 # Both set up everything a fresh machine lacks: the virtualenv (llama-cpp-python compiles
-# once, about 8 minutes on 2 cores; pip's wheel cache makes later venvs instant), the bundled
-# model, and on Debian/Ubuntu the system libraries Qt needs to draw offscreen.
+# once, about 8 minutes on 2 cores, into ~/.cache/promptstudio/wheels, which makes later
+# venvs instant), the bundled model, and on Debian/Ubuntu the system libraries Qt needs to
+# draw (and for `make test`, a virtual X display).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint demo system-deps clean package package-test screenshots
+.PHONY: run test lint demo system-deps test-deps clean package package-test screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the project's metadata changes; an installed llama-cpp-python of the
-# pinned version is kept as it is (pip does not rebuild a satisfied requirement).
-$(STAMP): pyproject.toml | $(BIN)/python
+# llama-cpp-python first, compiled for a CPU baseline rather than for this machine (a native
+# build crashes on CPUs with AMX): packaging/llama_build.py builds it once into the user's
+# cache folder and installs it; the project's own install then finds the pin satisfied.
+# Reinstall only when the project's metadata or those build rules change.
+$(STAMP): pyproject.toml packaging/llama_build.py | $(BIN)/python
+	$(BIN)/python packaging/llama_build.py install --python $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 system-deps:
 	@bash packaging/system-deps.sh
+
+test-deps:
+	@bash packaging/test-deps.sh
 
 run: $(STAMP) system-deps
 	$(BIN)/promptstudio gui
@@ -30,7 +37,7 @@ run: $(STAMP) system-deps
 demo: $(STAMP)
 	$(BIN)/promptstudio demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -q
 
 # The desktop app for people who do not use Python: dist/PromptStudio/ and its tarball. It
