@@ -12,6 +12,17 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (building the app) run only when `-m` names them, as in
+    `make package-test`; otherwise they are deselected, so `make test` reports no skips."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def app_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test session gets its own data folder; nothing touches the user's."""

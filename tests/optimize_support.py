@@ -80,22 +80,6 @@ def pause_then_resume(project, run_id: int, model, step: int):
     return finished
 
 
-def bench_project(workspace, name: str = "bench", instruction: str = "Answer.",
-                  task: str = "first_word_letter", train: int = 30, dev: int = 10,
-                  test: int = 10):
-    """A project from a shared benchmark task: train and dev from its train file, test
-    from its test file, for the tests that run the bundled model."""
-    from scripted import bench_rows
-
-    project = workspace.create(ProjectSettings(name=name, instruction=instruction))
-    rows = bench_rows(task, "train", train + dev)
-    tests = bench_rows(task, "test", test)
-    for split, chosen in (("train", rows[:train]), ("dev", rows[train:]), ("test", tests)):
-        project.add_examples([Row(r["input"], r["output"], tuple(r["answers"]), split)
-                              for r in chosen])
-    return project
-
-
 # -- a finished run to look at: the reports and the results page ----------------------
 
 EDITS = ("Give the first letter of the word.", "Reply with a letter of the word.")

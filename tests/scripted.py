@@ -1,16 +1,12 @@
-"""Test helpers that are not fixtures: a scripted model and the shared benchmark data.
+"""A test helper that is not a fixture: a scripted model.
 
-They live here, not in conftest.py, because tests in sub-folders have their own
+It lives here, not in conftest.py, because tests in sub-folders have their own
 conftest.py, and `from scripted import ...` would find the wrong one.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
-
-import pytest
 
 from promptstudio.llm.base import (
     Backend,
@@ -19,16 +15,6 @@ from promptstudio.llm.base import (
     Generation,
     GenerationParams,
 )
-
-SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
-
-
-def bench_rows(task: str, split: str, limit: int | None = None) -> list[dict]:
-    path = SHARED_BENCH / task / f"{split}.jsonl"
-    if not path.exists():
-        pytest.skip(f"shared benchmark data not found at {path}")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows[:limit] if limit else rows
 
 
 class ScriptedBackend(Backend):

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 from optimize_support import (
     ScriptedModel,
-    bench_project,
     instruction_of,
     letters_project,
     pause_then_resume,
     start_run,
 )
+from task_data import data_project
 
 from promptstudio.llm.base import ContinuationScore
 from promptstudio.optimize import runner
@@ -357,7 +357,7 @@ def test_the_projected_cost_covers_what_a_run_spends(workspace, preset, selectio
 
 @pytest.mark.model
 def test_ape_on_the_bundled_model(workspace, local_backend):
-    project = bench_project(workspace)
+    project = data_project(workspace)
     run = start_run(project, "ape", overrides={
         "mode": "reverse", "subsamples": 1, "per_subsample": 2, "stage_sizes": [4],
         "mc_per_round": 1})  # reverse: the closing quote ends a guess early, which saves time

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from scripted import SHARED_BENCH, bench_rows
+from task_data import data_file, data_rows, write_jsonl
 
 from promptstudio.cli import main
 from promptstudio.optimize import runner
@@ -37,17 +37,15 @@ def cli(tmp_path, capsys):
 
 @pytest.fixture
 def sentiment(tmp_path):
-    if not SHARED_BENCH.exists():
-        pytest.skip("shared benchmark data not found")
-    test = tmp_path / "sentiment-test.jsonl"
-    test.write_text("".join(json.dumps(r) + "\n" for r in bench_rows("sentiment", "test", 12)))
-    return SHARED_BENCH / "sentiment" / "train.jsonl", test
+    """The whole sentiment train file (200 rows: 160 train, 40 dev) and 12 test rows."""
+    test = write_jsonl(tmp_path / "sentiment-test.jsonl", data_rows("sentiment", "test", 12))
+    return data_file("sentiment", "train"), test
 
 
 def test_new_import_eval_export_list_show(cli, sentiment, tmp_path, local_backend):
     train, test = sentiment
     code, out, _ = cli("new", "s", "--data", str(train))
-    assert code == 0 and "400 train, 100 dev" in out
+    assert code == 0 and "160 train, 40 dev" in out
     code, out, _ = cli("import", "s", "--data", str(test), "--split", "test")
     assert code == 0 and "12 test" in out
 
@@ -86,13 +84,14 @@ def test_new_import_eval_export_list_show(cli, sentiment, tmp_path, local_backen
 
     data_csv = tmp_path / "data.csv"
     assert cli("export", "s", "--what", "data", "--format", "csv", "--out", str(data_csv))[0] == 0
-    assert len(data_csv.read_text(encoding="utf-8-sig").strip().splitlines()) == 513
+    exported = data_csv.read_text(encoding="utf-8-sig").strip().splitlines()
+    assert len(exported) == 1 + 160 + 40 + 12, "a header, then every row"
 
     code, out, _ = cli("list", "--json")
     assert [p["name"] for p in json.loads(out)] == ["s"]
     code, out, _ = cli("show", "s", "--json")
     shown = json.loads(out)
-    assert shown["examples"] == {"train": 400, "dev": 100, "test": 12}
+    assert shown["examples"] == {"train": 160, "dev": 40, "test": 12}
     assert shown["task_model"].endswith("(bundled)")
 
 
@@ -142,7 +141,7 @@ def test_interrupting_an_evaluation_keeps_only_complete_rows(cli, sentiment, tmp
     with sqlite3.connect(database) as conn:
         rows = conn.execute("SELECT raw_output, answer, score FROM evaluation").fetchall()
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert 5 <= len(rows) < 100
+    assert 5 <= len(rows) < 40
     assert all(raw is not None and answer is not None and score in (0.0, 1.0)
                for raw, answer, score in rows)
 

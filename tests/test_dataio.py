@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from task_data import data_file
 
 from promptstudio.dataio import (
     MAX_FILE_BYTES,
@@ -21,8 +22,6 @@ from promptstudio.dataio import (
     to_rows,
     write_rows,
 )
-
-SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
 GREETINGS = [
     Row("Say good morning in French.", "bonjour", ("bonjour", "bonjour !"), "train"),
@@ -517,16 +516,13 @@ def test_split_rows_refuses_bad_fractions() -> None:
         split_rows(3, {"train": -0.5, "dev": 1.5}, seed=0)
 
 
-# Shared benchmark data
+# The tests' own data
 
 
-def test_reads_the_shared_sentiment_benchmark() -> None:
-    path = SHARED_BENCH / "sentiment" / "train.jsonl"
-    if not path.exists():
-        pytest.skip(f"the shared benchmark data is not beside the checkout ({path})")
-    result = to_rows(read_table(path))
-    assert len(result.rows) == 500
+def test_reads_the_sentiment_file_of_the_test_data() -> None:
+    result = to_rows(read_table(data_file("sentiment", "train")))
+    assert len(result.rows) == 200
     assert result.duplicates == []
     assert result.skipped_blank == 0
-    assert {row.output for row in result.rows} == {"positive", "negative"}
+    assert Counter(row.output for row in result.rows) == {"positive": 100, "negative": 100}
     assert all(row.answers == (row.output,) for row in result.rows)

@@ -8,13 +8,13 @@ import re
 import pytest
 from optimize_support import (
     ScriptedModel,
-    bench_project,
     instruction_of,
     letters_project,
     start_run,
     task_input,
 )
 from scripted import ScriptedBackend
+from task_data import data_project
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
@@ -342,7 +342,7 @@ def test_the_projected_cost_covers_what_a_run_spends(workspace, preset):
 
 @pytest.mark.model
 def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
-    project = bench_project(workspace)
+    project = data_project(workspace)
     run = start_run(project, "demos", overrides={
         "random_sets": 3, "bootstrapped_sets": 2, "budget_per_set": 4, "batch": 2})
     outcome = runner.execute(project, run.id, local_backend, local_backend)
@@ -361,7 +361,7 @@ def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
                                                                       local_backend):
     """OPRO and demonstration search, two turns each, with tiny settings: the second
     OPRO turn writes instructions for the demonstrations the first search chose."""
-    project = bench_project(workspace, train=20, dev=6, test=6)
+    project = data_project(workspace, train=20, dev=6, test=6)
     plan = runner.plan(project, "opro", overrides={"steps": 1, "per_step": 2,
                                                    "train_size": 4},
                        then="demos", turns=2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scripted import bench_rows
+from task_data import data_rows
 
 from promptstudio.llm.base import BackendError, Cancelled, CancelToken, GenerationParams
 from promptstudio.llm.engine import LlamaEngine
@@ -25,7 +25,7 @@ def engine(bundled_model):
 
 @pytest.fixture(scope="module")
 def words():
-    return [row["input"] for row in bench_rows("singular_to_plural", "test", 24)]
+    return [row["input"] for row in data_rows("plurals", "test", 24)]
 
 
 def _plain_completions(model_path, prompts: list[str]) -> list[str]:
@@ -94,7 +94,7 @@ def test_a_small_context_queues_sequences_instead_of_failing(bundled_model, word
 
 
 def test_batched_scores_match_one_by_one_scores(engine):
-    reviews = [row["input"] for row in bench_rows("sentiment", "test", 10)]
+    reviews = [row["input"] for row in data_rows("sentiment", "test", 10)]
     items = [(f"Review: {r}\nSentiment:", [" positive", " negative", " rather mixed"])
              for r in reviews]
     batched = [scored.continuations for scored in engine.score(items)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from scripted import ScriptedBackend, bench_rows
+from scripted import ScriptedBackend
+from task_data import data_rows, write_jsonl
 
 from promptstudio import workflows
 from promptstudio.dataio import Row
@@ -125,11 +124,10 @@ def test_helpers():
 # -- on the real bundled model ----------------------------------------------------------
 
 
-def _bench_project(workspace, tmp_path, task: str, train: int = 100, test: int = 40):
-    data = tmp_path / f"{task}-train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in bench_rows(task, "train", train)))
-    test_data = tmp_path / f"{task}-test.jsonl"
-    test_data.write_text("".join(json.dumps(r) + "\n" for r in bench_rows(task, "test", test)))
+def _imported_project(workspace, tmp_path, task: str, train: int = 100, test: int = 40):
+    """A project made as a user makes one: a train file split 80/20, then test rows."""
+    data = write_jsonl(tmp_path / f"{task}-train.jsonl", data_rows(task, "train", train))
+    test_data = write_jsonl(tmp_path / f"{task}-test.jsonl", data_rows(task, "test", test))
     project, _ = workflows.create_project(workspace, task, data)
     workflows.import_data(project, test_data, split="test")
     return project
@@ -137,7 +135,7 @@ def _bench_project(workspace, tmp_path, task: str, train: int = 100, test: int =
 
 @pytest.mark.model
 def test_first_letter_with_three_demos_on_the_bundled_model(workspace, tmp_path, local_backend):
-    project = _bench_project(workspace, tmp_path, "first_word_letter")
+    project = _imported_project(workspace, tmp_path, "first_letter")
     result = workflows.evaluate_instruction(
         project, local_backend, "Write the first letter of the word.", demos=3, split="test")
     assert result.n == 40
@@ -146,7 +144,7 @@ def test_first_letter_with_three_demos_on_the_bundled_model(workspace, tmp_path,
 
 @pytest.mark.model
 def test_results_are_identical_with_the_cache_cold_or_warm(workspace, tmp_path, local_backend):
-    project = _bench_project(workspace, tmp_path, "singular_to_plural", train=50, test=12)
+    project = _imported_project(workspace, tmp_path, "plurals", train=50, test=12)
     candidate = project.add_candidate("Write the plural of the word.",
                                       workflows.draw_demos(project, 3, seed=1))
     examples = project.examples("test")

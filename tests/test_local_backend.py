@@ -212,15 +212,19 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error(tmp_path, bundled_mod
 @pytest.mark.model
 def test_a_thread_frees_its_copy_of_the_model_before_it_ends(bundled_model):
     backend = LocalBackend()
+    held: list[int] = []
     try:
         def use_and_release() -> None:
             backend.generate(["Hello"], GenerationParams(max_tokens=2))
+            held.append(len(backend._engines))
             backend.release_thread()
 
         worker = threading.Thread(target=use_and_release)
         worker.start()
         worker.join()
+        assert held == [1], "the thread loaded a copy of its own"
         assert backend._engines == []
-        assert backend.generate(["Hello"], GenerationParams(max_tokens=2))[0].text is not None
+        reply = backend.generate(["Hello"], GenerationParams(max_tokens=2))[0]
+        assert reply.completion_tokens > 0 and len(backend._engines) == 1, "usable after"
     finally:
         backend.close()

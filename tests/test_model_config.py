@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec, physical_cores
+from promptstudio.llm.local import LocalBackend
 from promptstudio.llm.server import ServerBackend
 
 
@@ -37,7 +38,13 @@ def test_settings_carry_over_and_the_api_key_is_not_saved():
 
 
 def test_make_backend_builds_each_kind(bundled_model):
-    assert isinstance(make_backend(parse_model_spec("http://127.0.0.1:9/v1")), ServerBackend)
+    server = make_backend(parse_model_spec("http://127.0.0.1:9/v1"))
+    assert isinstance(server, ServerBackend)
+    server.close()
+    for spec in ("bundled", str(bundled_model)):
+        local = make_backend(parse_model_spec(spec))
+        assert isinstance(local, LocalBackend) and local.path == bundled_model, spec
+        local.close()
     with pytest.raises(ValueError, match="Unknown model kind"):
         make_backend(ModelConfig(kind="cloud"))  # type: ignore[arg-type]
     assert physical_cores() >= 1

@@ -8,12 +8,12 @@ import pytest
 from optimize_support import (
     WORDS,
     ScriptedModel,
-    bench_project,
     letters_project,
     pause_then_resume,
     start_run,
 )
 from scripted import ScriptedBackend
+from task_data import data_project
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
@@ -213,7 +213,7 @@ def test_the_project_template_decides_when_it_is_not_the_default(workspace):
 
 @pytest.mark.model
 def test_a_small_run_on_the_bundled_model(workspace, local_backend):
-    project = bench_project(workspace, "first letters", "Write the first letter.")
+    project = data_project(workspace, "first letters", "Write the first letter.")
     run = start_run(project, "opro", overrides={"steps": 1, "per_step": 2, "train_size": 8})
     outcome = runner.execute(project, run.id, local_backend, local_backend)
     assert outcome.status == "finished"

@@ -111,10 +111,10 @@ def _cut_at_first_stop(reply: str, stops: tuple[str, ...]) -> str:
 
 
 @pytest.mark.parametrize("parser", [OutputParser(), OutputParser("full"), OutputParser(regex="O.")])
-@pytest.mark.parametrize("reply", REPLIES)
-def test_stop_sequences_never_change_the_answer(parser: OutputParser, reply: str) -> None:
-    stopped = _cut_at_first_stop(reply, parser.stop_sequences())
-    assert parser.parse(stopped) == parser.parse(reply)
+def test_no_stop_sequence_is_offered_since_none_is_safe(parser: OutputParser) -> None:
+    """Any stop string can cut a reply before its answer (the next test shows how), so a
+    parser offers none; backends stop when `is_settled` says so instead."""
+    assert parser.stop_sequences() == ()
 
 
 @pytest.mark.parametrize("stop", ["\n", "\n\n", "\nInput:"])

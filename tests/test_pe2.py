@@ -9,11 +9,11 @@ import pytest
 from optimize_support import (
     WORDS,
     ScriptedModel,
-    bench_project,
     letters_project,
     pause_then_resume,
     start_run,
 )
+from task_data import data_project
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
@@ -234,7 +234,7 @@ def test_resuming_at_a_step_boundary_repeats_no_call(workspace, pause_at):
 
 @pytest.mark.model
 def test_a_small_run_on_the_bundled_model(workspace, local_backend):
-    project = bench_project(workspace, "first letters", "Write the first letter.")
+    project = data_project(workspace, "first letters", "Write the first letter.")
     run = start_run(project, "pe2", overrides={"steps": 1, "n": 1, "m": 2, "train_size": 8})
     outcome = runner.execute(project, run.id, local_backend, local_backend)
     assert outcome.status == "finished"

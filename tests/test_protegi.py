@@ -15,7 +15,7 @@ from optimize_support import (
     pause_then_resume,
     start_run,
 )
-from scripted import bench_rows
+from task_data import data_rows
 
 from promptstudio.dataio import Row
 from promptstudio.optimize import runner
@@ -314,7 +314,7 @@ def test_a_paused_run_resumes_to_the_same_result(workspace, pause_at):
 def test_a_short_run_on_the_bundled_model(workspace, local_backend):
     # Without demonstrations the base model rambles, so the start makes mistakes to learn
     # from and the whole loop runs: gradient, edit, paraphrase, selection.
-    rows = bench_rows("sentiment", "train", 50)
+    rows = data_rows("sentiment", "train", 50)
     project = workspace.create(ProjectSettings(
         name="sentiment", instruction="Say whether the review is positive or negative.",
         template="Instruction: {instruction}\n\nInput: {input}\nOutput:",
@@ -324,7 +324,7 @@ def test_a_short_run_on_the_bundled_model(workspace, local_backend):
     project.add_examples([Row(r["input"], r["output"], tuple(r["answers"]), "dev")
                           for r in rows[40:50]])
     project.add_examples([Row(r["input"], r["output"], tuple(r["answers"]), "test")
-                          for r in bench_rows("sentiment", "test", 10)])
+                          for r in data_rows("sentiment", "test", 10)])
     run = start_run(project, "protegi", overrides={
         "rounds": 1, "beam": 1, "minibatch": 8, "gradients": 1, "pull_size": 10})
     events: list = []

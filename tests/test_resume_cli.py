@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from scripted import bench_rows
+from task_data import data_rows, write_jsonl
 
 pytestmark = pytest.mark.model
 
@@ -32,12 +32,8 @@ def _count(database, sql: str) -> int:
 
 
 def test_a_killed_run_resumes_without_repeating_calls(tmp_path, bundled_model):
-    data = tmp_path / "train.jsonl"
-    rows = bench_rows("first_word_letter", "train", 40)
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:30]))
-    test = tmp_path / "test.jsonl"
-    test.write_text("".join(json.dumps(r) + "\n" for r in bench_rows(
-        "first_word_letter", "test", 8)))
+    data = write_jsonl(tmp_path / "train.jsonl", data_rows("first_letter", "train", 30))
+    test = write_jsonl(tmp_path / "test.jsonl", data_rows("first_letter", "test", 8))
     workspace = tmp_path / "ws"
     for args in (["new", "s", "--data", str(data)],
                  ["import", "s", "--data", str(test), "--split", "test"],

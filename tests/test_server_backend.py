@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from llama_server import free_port, running_llama_server
-from optimize_support import bench_project, start_run
+from optimize_support import start_run
+from task_data import data_project
 
 from promptstudio.llm.base import (
     Cancelled,
@@ -163,7 +164,7 @@ def test_every_method_runs_with_its_optimizer_model_behind_a_server(
         method, llama_server: str, connect, workspace, local_backend) -> None:
     """The bundled model answers; the prompts are written by a model behind an
     OpenAI-compatible server, as a user with a larger model would set it up."""
-    project = bench_project(workspace, task="antonyms", train=12, dev=4, test=4,
+    project = data_project(workspace, task="antonyms", train=12, dev=4, test=4,
                             instruction="Give the opposite of the word.")  # errors to learn from
     optimizer = connect(f"{llama_server}/v1")
     run = start_run(project, method, overrides=TINY_RUNS[method])
