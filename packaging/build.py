@@ -131,11 +131,12 @@ def strip_python() -> None:
 
 
 def dedupe_libraries() -> None:
-    """llama_cpp/lib holds libllama.so (opened by ctypes) and libllama.so.0 (the soname other
-    libraries link against) as two equal files; make the second a link to the first."""
+    """llama_cpp/lib (and each variant's lib-NAME) holds libllama.so (opened by ctypes) and
+    libllama.so.0 (the soname other libraries link against) as two equal files; make the
+    second a link to the first."""
     if sys.platform == "win32":
         return
-    for lib in app_folder().rglob("llama_cpp/lib/*.so.*"):
+    for lib in app_folder().rglob("llama_cpp/lib*/*.so.*"):
         plain = lib.with_name(lib.name.split(".so")[0] + ".so")
         if (not lib.is_symlink() and plain.is_file() and not plain.is_symlink()
                 and plain.read_bytes() == lib.read_bytes()):

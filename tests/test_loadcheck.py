@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -149,34 +147,6 @@ def test_a_changed_model_file_is_tried_again(monkeypatch, fresh_home, tmp_path,
 def test_the_child_runs_the_real_engine(bundled_model):
     """What the child does, in this process: load and decode with the app's settings."""
     loadcheck.run_trial(trial(bundled_model))
-
-
-def test_the_installed_llama_cpp_is_the_baseline_build():
-    """packaging/llama_build.py compiles llama.cpp for AVX2, never for this machine: a
-    native build on a CPU with AMX crashes on the bundled model's first decode."""
-    import llama_cpp
-
-    from promptstudio.llm.engine import has_amx_kernels
-
-    features = llama_cpp.llama_print_system_info().decode()
-    assert "AVX2 = 1" in features or sys.platform == "darwin"
-    assert "AVX512" not in features and not has_amx_kernels(), features
-
-
-@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 instructions")
-def test_the_installed_llama_cpp_holds_no_avx512_or_amx_code():
-    """The compiled code itself, not only what the library says of itself."""
-    import llama_cpp
-
-    objdump = shutil.which("objdump")
-    assert objdump, "objdump (binutils, which compiling llama.cpp needs) is not installed"
-    libraries = list((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu.so*"))
-    assert libraries, "no llama.cpp CPU library in the venv"
-    code = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(libraries[0])],
-                          capture_output=True, text=True, check=True).stdout
-    assert "vfmadd" in code, "the disassembly holds AVX2 code"
-    assert "%zmm" not in code and "{%k" not in code, "AVX-512 code"
-    assert "%tmm" not in code and "ldtilecfg" not in code, "AMX code"
 
 
 # -- the self-test --------------------------------------------------------------------------

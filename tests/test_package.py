@@ -162,16 +162,19 @@ def test_the_build_is_lean(capsys):
     assert (internal / "promptstudio" / "resources" / "icons" / "promptstudio-256.png").exists()
 
 
-def test_no_instruction_newer_than_avx2_in_llama_cpp():
+def test_the_baseline_has_no_avx512_and_no_build_has_amx():
     objdump = shutil.which("objdump")
     assert objdump, "objdump is not installed: run packaging/build-deps.sh (binutils)"
-    libraries = list((APP / "_internal" / "llama_cpp" / "lib").glob("libggml-cpu.so*"))
-    assert libraries, "no llama.cpp CPU library in the build"
-    for lib in libraries:
+    package = APP / "_internal" / "llama_cpp"
+    baseline = list((package / "lib").glob("libggml-cpu.so*"))
+    wide = list((package / "lib-avx512").glob("libggml-cpu.so*"))
+    assert baseline and wide, "a llama.cpp CPU library is missing from the build"
+    for lib in [*baseline, *wide]:
         code = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(lib)],
                               capture_output=True, text=True, check=True).stdout
-        assert "%zmm" not in code and "{%k" not in code, f"AVX-512 code in {lib.name}"
-        assert "%tmm" not in code and "ldtilecfg" not in code, f"AMX code in {lib.name}"
+        assert "%tmm" not in code and "ldtilecfg" not in code, f"AMX code in {lib}"
+        if lib in baseline:
+            assert "%zmm" not in code and "{%k" not in code, f"AVX-512 code in {lib}"
 
 
 def test_the_tarball_holds_the_app():

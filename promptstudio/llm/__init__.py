@@ -1,6 +1,14 @@
-"""Model backends: local llama.cpp and OpenAI-compatible servers, behind one interface."""
+"""Model backends: local llama.cpp and OpenAI-compatible servers, behind one interface.
 
-from promptstudio.llm.base import (
+Importing this package chooses which build of llama.cpp the process will load (`native`),
+before anything can import llama-cpp-python.
+"""
+
+from promptstudio.llm.native import choose_library
+
+choose_library()
+
+from promptstudio.llm.base import (  # noqa: E402
     Backend,
     BackendError,
     CallStats,
@@ -13,7 +21,7 @@ from promptstudio.llm.base import (
     ScoringUnsupported,
     ServerError,
 )
-from promptstudio.llm.config import ModelConfig, make_backend
+from promptstudio.llm.config import ModelConfig, make_backend  # noqa: E402
 
 __all__ = [
     "Backend",
