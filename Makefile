@@ -1,7 +1,7 @@
 # PromptStudio: `make run` starts the app, `make test` runs every test.
 # Both set up everything a fresh machine lacks: the virtualenv (llama-cpp-python compiles
-# once, about 8 minutes on 2 cores, into ~/.cache/promptstudio/wheels, which makes later
-# venvs instant), the bundled model, and on Debian/Ubuntu the system libraries Qt needs to
+# once, 8-15 minutes on 2 cores, into ~/.cache/promptstudio/wheels, which makes later venvs
+# instant), the bundled model, and on Debian/Ubuntu the system libraries Qt needs to
 # draw (and for `make test`, a virtual X display).
 
 PYTHON ?= python3
@@ -15,9 +15,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# llama-cpp-python first, compiled for a CPU baseline rather than for this machine (a native
-# build crashes on CPUs with AMX): packaging/llama_build.py builds it once into the user's
-# cache folder and installs it; the project's own install then finds the pin satisfied.
+# llama-cpp-python first, compiled for named CPU levels (AVX2, and AVX-512 beside it) rather
+# than for this machine (a native build crashes on CPUs with AMX): packaging/llama_build.py
+# builds them once into the user's cache folder and installs them; the project's own install
+# then finds the pin satisfied.
 # Reinstall only when the project's metadata or those build rules change.
 $(STAMP): pyproject.toml packaging/llama_build.py | $(BIN)/python
 	$(BIN)/python packaging/llama_build.py install --python $(BIN)/python
