@@ -103,7 +103,11 @@ def test_batched_scores_match_one_by_one_scores(engine):
         assert [n for _, n in a] == [n for _, n in b]
         assert [n for _, n in a][:2] == [1, 1] and a[2][1] >= 2
         for (total_a, _), (total_b, _) in zip(a, b):
-            assert total_a == pytest.approx(total_b, abs=0.35)
+            # llama.cpp's kernels round differently for other batch shapes; on this 4-bit
+            # model that moves a continuation's log-probability by up to 0.5 nats (measured
+            # over 40 reviews on both builds, docs/performance.md). A wrong position or a
+            # lost token would be off by several nats.
+            assert total_a == pytest.approx(total_b, abs=0.6)
     picks_a = [max(range(2), key=lambda i: a[i][0]) for a in batched]
     picks_b = [max(range(2), key=lambda i: b[i][0]) for b in single]
     assert sum(x == y for x, y in zip(picks_a, picks_b)) >= 9
