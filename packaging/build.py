@@ -144,6 +144,23 @@ def dedupe_libraries() -> None:
             lib.symlink_to(plain.name)
 
 
+LLAMA_LIBRARY = re.compile(r"^(lib)?(ggml|llama|mtmd)[\w.-]*\.(so[.\d]*|dylib|dll)$")
+
+
+def remove_top_level_llama_libraries() -> None:
+    """llama.cpp's libraries belong in llama_cpp/lib and llama_cpp/lib-avx512 only, each
+    build finding its own through its RUNPATH ($ORIGIN). PyInstaller also places a copy or a
+    link of one build's at the top of _internal/, which its bootloader puts on
+    LD_LIBRARY_PATH, searched before RUNPATH: the other build's libllama would then load
+    that build's libggml-cpu (AVX-512 code on an AVX2-only CPU, an illegal instruction)."""
+    internal = app_folder() / "_internal"
+    if sys.platform == "darwin" or not internal.is_dir():
+        return
+    for entry in internal.iterdir():
+        if LLAMA_LIBRARY.match(entry.name) and (entry.is_symlink() or entry.is_file()):
+            entry.unlink()
+
+
 def app_folder() -> Path:
     return DIST / f"{APP_NAME}.app" if sys.platform == "darwin" else DIST / APP_NAME
 
@@ -272,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     run_pyinstaller()
     strip_python()
     dedupe_libraries()
+    remove_top_level_llama_libraries()
     place_model(model)
     archive = None
     if sys.platform.startswith("linux"):

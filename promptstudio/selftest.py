@@ -163,6 +163,7 @@ def check_model(ctx: Context) -> str:
 
         from promptstudio.llm.loadcheck import ensure_model_runs
         from promptstudio.llm.local import LocalBackend
+        from promptstudio.llm.native import loaded_variant
     except (ImportError, OSError) as exc:
         raise CheckFailed(f"llama.cpp cannot be loaded on this computer ({exc}). "
                           "Reinstall PromptStudio.") from exc
@@ -179,10 +180,12 @@ def check_model(ctx: Context) -> str:
     # "CPU : SSE3 = 1 | AVX2 = 1 | ...": the features llama.cpp was built to use.
     features = [part.split("=")[0].split(":")[-1].strip() for part in system.split("|")
                 if part.strip().endswith("= 1")]
+    build = loaded_variant()
     ctx.facts.update(model_path=str(path), model_bytes=path.stat().st_size,
-                     llama_cpp=llama_cpp.__version__, cpu_features=features)
+                     llama_cpp=llama_cpp.__version__, llama_build=build, cpu_features=features)
     return (f"{path.name} ({path.stat().st_size / 1e6:.0f} MB, checksum ok) from "
-            f"{path.parent}; llama.cpp {llama_cpp.__version__}, CPU: {' '.join(features)}")
+            f"{path.parent}; llama.cpp {llama_cpp.__version__} ({build} build), CPU: "
+            f"{' '.join(features)}")
 
 
 def check_evaluation(ctx: Context) -> str:

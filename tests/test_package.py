@@ -50,10 +50,11 @@ def bare_env(home: Path, **extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(home), **extra}
 
 
-def self_test(home: Path, platform_name: str = "offscreen") -> subprocess.CompletedProcess:
+def self_test(home: Path, platform_name: str = "offscreen",
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in bare_env(
-        home, QT_QPA_PLATFORM=platform_name).items()), str(EXE), "--self-test", "--json"],
-        capture_output=True, text=True, timeout=600, cwd=home)
+        home, QT_QPA_PLATFORM=platform_name, **(env or {})).items()), str(EXE),
+        "--self-test", "--json"], capture_output=True, text=True, timeout=600, cwd=home)
 
 
 def test_the_built_self_test_passes_with_no_python_around(tmp_path):
@@ -68,11 +69,28 @@ def test_the_built_self_test_passes_with_no_python_around(tmp_path):
     assert checks["model"]["model_path"] == str(MODEL)
     # The data folder is the platform's, under the HOME it was given.
     assert checks["data folder"]["data_folder"] == str(tmp_path / ".local/share/PromptStudio")
-    # Portable llama.cpp: nothing newer than AVX2 was compiled in.
+    # Portable llama.cpp: the build for this CPU's level (AVX-512 where it has it), never AMX.
+    from promptstudio.llm import native
+
+    expected = native.best_variant(native.cpu_features(), {"avx512"})
+    assert checks["model"]["llama_build"] == expected
     features = checks["model"]["cpu_features"]
-    assert "AVX2" in features and not [f for f in features if f.startswith(("AVX512", "AMX"))]
+    assert "AVX2" in features and not [f for f in features if f.startswith("AMX")]
+    assert ("AVX512" in features) == (expected == "avx512"), features
     assert checks["window"]["window"]["platform"] == "offscreen"
     assert (tmp_path / ".local/share/PromptStudio/logs/promptstudio.log").exists()
+
+
+def test_the_built_app_loads_each_build_whole(tmp_path):
+    """Asked for the baseline (as on a CPU without AVX-512), the app loads the baseline's
+    libraries only: no copy of either build at the top of _internal/ can slip in."""
+    internal = APP / "_internal"
+    assert not [p.name for p in internal.iterdir() if p.name.startswith(("libggml", "libllama"))]
+    done = self_test(tmp_path, env={"PROMPTSTUDIO_LLAMA_VARIANT": "avx2"})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    model = report["checks"]["model"]
+    assert model["status"] == "ok" and model["llama_build"] == "avx2", model
+    assert not [f for f in model["cpu_features"] if f.startswith(("AVX512", "AMX"))]
 
 
 def test_without_its_models_folder_the_app_fails_and_says_why(tmp_path):
