@@ -44,6 +44,18 @@ def bundled_model(app_home: Path) -> Path:
     return bundled_model_path()
 
 
+@pytest.fixture
+def unchecked_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_model: Path
+                   ) -> Path:
+    """A data folder where no model file has passed its first-use check yet (it shares the
+    session's assembled bundled model)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(bundled_model.parent, target_is_directory=True)
+    monkeypatch.setenv("PROMPTSTUDIO_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def local_backend(bundled_model: Path):
     """One loaded bundled model for the whole session (loading takes about a second)."""

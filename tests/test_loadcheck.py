@@ -39,17 +39,6 @@ def child_running(monkeypatch, code: str) -> list[Trial]:
 
 
 @pytest.fixture
-def fresh_home(tmp_path, monkeypatch, bundled_model) -> Path:
-    """A data folder where no model file has been checked yet (sharing the session's
-    assembled bundled model)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(bundled_model.parent, target_is_directory=True)
-    monkeypatch.setenv("PROMPTSTUDIO_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def model_copy(tmp_path, bundled_model) -> Path:
     """A model file of the user's own (a link to the bundled one, under another name)."""
     path = tmp_path / "my-model.Q4_K_M.gguf"
@@ -64,7 +53,7 @@ def trial(path: Path) -> Trial:
 # -- children that die ----------------------------------------------------------------------
 
 
-def test_a_child_that_aborts_is_reported_as_a_crash_in_llama_cpp(monkeypatch, fresh_home,
+def test_a_child_that_aborts_is_reported_as_a_crash_in_llama_cpp(monkeypatch, unchecked_home,
                                                                  model_copy):
     child_running(monkeypatch, ABORTS)
     with pytest.raises(ModelCrashError) as caught:
@@ -74,10 +63,10 @@ def test_a_child_that_aborts_is_reported_as_a_crash_in_llama_cpp(monkeypatch, fr
     assert "llama.cpp" in message and "crashed" in message and "SIGABRT" in message
     assert "not in your project" in message, "it says whose fault it is"
     assert "Choose another model file" in message, "and what to try"
-    assert not (fresh_home / loadcheck.RECORD_FILE).exists(), "a failure is not remembered"
+    assert not (unchecked_home / loadcheck.RECORD_FILE).exists(), "a failure is not remembered"
 
 
-def test_a_memory_fault_and_a_kill_get_their_own_words(monkeypatch, fresh_home, model_copy):
+def test_a_memory_fault_and_a_kill_get_their_own_words(monkeypatch, unchecked_home, model_copy):
     child_running(monkeypatch, SEGFAULTS)
     with pytest.raises(ModelCrashError, match="memory access fault, SIGSEGV"):
         loadcheck.ensure_model_runs(trial(model_copy))
@@ -86,13 +75,13 @@ def test_a_memory_fault_and_a_kill_get_their_own_words(monkeypatch, fresh_home, 
         loadcheck.ensure_model_runs(trial(model_copy))
 
 
-def test_a_child_that_hangs_is_stopped_at_the_time_limit(monkeypatch, fresh_home, model_copy):
+def test_a_child_that_hangs_is_stopped_at_the_time_limit(monkeypatch, unchecked_home, model_copy):
     child_running(monkeypatch, "import time; time.sleep(60)")
     with pytest.raises(ModelCrashError, match="did not load and answer within"):
         loadcheck.check_in_child(trial(model_copy), timeout=1)
 
 
-def test_an_ordinary_error_in_the_child_keeps_its_own_message(monkeypatch, fresh_home,
+def test_an_ordinary_error_in_the_child_keeps_its_own_message(monkeypatch, unchecked_home,
                                                               model_copy):
     said = json.dumps({"ok": False, "error": "The model file is damaged, says the child."})
     child_running(monkeypatch, "import sys, pathlib; "
@@ -103,7 +92,7 @@ def test_an_ordinary_error_in_the_child_keeps_its_own_message(monkeypatch, fresh
     assert str(caught.value) == "The model file is damaged, says the child."
 
 
-def test_the_backend_never_loads_a_model_whose_check_crashed(monkeypatch, fresh_home,
+def test_the_backend_never_loads_a_model_whose_check_crashed(monkeypatch, unchecked_home,
                                                              model_copy):
     from promptstudio.llm.config import ModelConfig
 
@@ -118,9 +107,9 @@ def test_the_backend_never_loads_a_model_whose_check_crashed(monkeypatch, fresh_
 
 
 @pytest.mark.model
-def test_the_real_check_passes_once_and_is_remembered(monkeypatch, fresh_home, model_copy):
+def test_the_real_check_passes_once_and_is_remembered(monkeypatch, unchecked_home, model_copy):
     loadcheck.ensure_model_runs(trial(model_copy))  # a real child loads and decodes
-    records = json.loads((fresh_home / loadcheck.RECORD_FILE).read_text())
+    records = json.loads((unchecked_home / loadcheck.RECORD_FILE).read_text())
     [record] = records.values()
     assert record["model"] == str(model_copy) and record["seconds"] > 0
     asked = child_running(monkeypatch, ABORTS)
@@ -131,7 +120,7 @@ def test_the_real_check_passes_once_and_is_remembered(monkeypatch, fresh_home, m
 
 
 @pytest.mark.model
-def test_a_changed_model_file_is_tried_again(monkeypatch, fresh_home, tmp_path,
+def test_a_changed_model_file_is_tried_again(monkeypatch, unchecked_home, tmp_path,
                                              bundled_model):
     path = tmp_path / "copy.gguf"
     shutil.copyfile(bundled_model, path)
@@ -152,7 +141,7 @@ def test_the_child_runs_the_real_engine(bundled_model):
 # -- the self-test --------------------------------------------------------------------------
 
 
-def test_the_self_test_names_the_model_when_llama_cpp_crashes(monkeypatch, fresh_home,
+def test_the_self_test_names_the_model_when_llama_cpp_crashes(monkeypatch, unchecked_home,
                                                               bundled_model):
     asked = child_running(monkeypatch, ABORTS)
     results = {r.name: r for r in selftest.run(["model", "evaluation"])}
@@ -164,7 +153,7 @@ def test_the_self_test_names_the_model_when_llama_cpp_crashes(monkeypatch, fresh
 
 @pytest.mark.model
 def test_the_self_test_tries_the_model_in_a_child_even_when_remembered(monkeypatch,
-                                                                       fresh_home,
+                                                                       unchecked_home,
                                                                        bundled_model):
     loadcheck.ensure_model_runs(LocalBackend().trial)
     real_command = loadcheck.child_command

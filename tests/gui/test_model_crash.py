@@ -7,7 +7,6 @@ in the parent, tells the user which model failed, whose fault it is and what to 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,16 +14,6 @@ from promptstudio.gui.model_page import ModelPage
 from promptstudio.llm import loadcheck
 
 LOAD_SECONDS = 120
-
-
-@pytest.fixture
-def unchecked_home(tmp_path, monkeypatch, bundled_model) -> Path:
-    """A data folder where no model has passed its check (the bundled model is shared)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(bundled_model.parent, target_is_directory=True)
-    monkeypatch.setenv("PROMPTSTUDIO_HOME", str(home))
-    return home
 
 
 @pytest.fixture
