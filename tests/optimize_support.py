@@ -17,16 +17,16 @@ from promptstudio.store.records import ProjectSettings
 
 WORDS = ("apple banana cherry damson elder fig grape hazel iris juniper kiwi lemon mango "
          "nutmeg olive peach quince radish spinach tomato ugli vanilla walnut yam zucchini "
-         "acorn bean carrot dill endive").split()
+         "acorn bean carrot dill endive basil celery date eggplant").split()
 
 
 def letters_project(workspace, name: str = "letters", **settings):
-    """First-letter task: 20 train, 6 dev, 4 test rows."""
+    """First-letter task: 20 train, 10 dev (5 to choose on, 5 to confirm), 4 test rows."""
     project = workspace.create(ProjectSettings(
         name=name, instruction=settings.pop("instruction", "Answer."), **settings))
     project.add_examples([Row(w, w[0], (w[0],), "train") for w in WORDS[:20]])
-    project.add_examples([Row(w, w[0], (w[0],), "dev") for w in WORDS[20:26]])
-    project.add_examples([Row(w, w[0], (w[0],), "test") for w in WORDS[26:30]])
+    project.add_examples([Row(w, w[0], (w[0],), "dev") for w in WORDS[20:30]])
+    project.add_examples([Row(w, w[0], (w[0],), "test") for w in WORDS[30:34]])
     return project
 
 
@@ -62,6 +62,12 @@ def start_run(project, method: str, preset: str = "quick", seed: int = 0,
     plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
                        turns=turns)
     return runner.create_run(project, plan, preset=preset, seed=seed, budget=budget or Budget())
+
+
+def search_budget(project, calls: int) -> Budget:
+    """A call limit that leaves `calls` for the search, after what choosing and reporting
+    the best prompt may take (the limit covers the whole run)."""
+    return Budget(max_calls=runner.final_calls(runner.sizes(project)) + calls)
 
 
 def pause_then_resume(project, run_id: int, model, step: int):

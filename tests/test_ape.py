@@ -12,6 +12,7 @@ from optimize_support import (
     instruction_of,
     letters_project,
     pause_then_resume,
+    search_budget,
     start_run,
 )
 from task_data import data_project
@@ -245,7 +246,9 @@ def test_logprob_scoring_ranks_by_the_likelihood_of_the_reference_answer(workspa
     assert all(len(c) == 1 and c[0][0] == " " and c[0][1:] in train_outputs
                for _, c in model.scored), "the reference answer, after one space"
     answers = [p for p in model.prompts if p.startswith("Instruction: ")]
-    assert len(answers) == 3 * 6 + 2 * 4, "answers only for dev (2 finalists, start) and test"
+    # Answers only to choose and report: the 2 finalists and the start on the 4 select rows
+    # of dev, the winner and the start on the 6 confirm rows, and both on test.
+    assert len(answers) == 3 * 4 + 2 * 6 + 2 * 4
     assert outcome.best.instruction == GOOD
 
 
@@ -276,11 +279,14 @@ def test_a_call_budget_stops_the_search_and_the_run_still_reports(workspace):
     run_ape(full, full_model)
     limited = letters_project(workspace, name="limited")
     model = scripted()
-    _, outcome, events = run_ape(limited, model, budget=Budget(max_calls=14))
+    budget = search_budget(limited, 14)
+    _, outcome, events = run_ape(limited, model, budget=budget)
     assert outcome.status == "finished"
     assert outcome.best is not None and outcome.test_score is not None
     assert outcome.dev_score is not None
-    assert any("budget of 14 model calls" in getattr(e, "text", "") for e in events)
+    assert any(f"budget of {budget.max_calls} model calls" in getattr(e, "text", "")
+               for e in events)
+    assert outcome.requested_calls <= budget.max_calls
     assert len(model.prompts) < len(full_model.prompts)
 
 
@@ -292,9 +298,10 @@ def test_a_budget_spent_mid_race_leaves_the_leaders_as_finalists(workspace):
                                      " add a dot", " write the first letter of the word"])
     overrides = {"selection": "ucb", "score_by": "logprob", "ucb_budget": 40, "ucb_batch": 2,
                  "mc_rounds": 0}
-    _, outcome, events = run_ape(project, model, overrides=overrides,
-                                 budget=Budget(max_calls=22))
-    assert any("budget of 22 model calls" in getattr(e, "text", "") for e in events)
+    budget = search_budget(project, 22)
+    _, outcome, events = run_ape(project, model, overrides=overrides, budget=budget)
+    assert any(f"budget of {budget.max_calls} model calls" in getattr(e, "text", "")
+               for e in events)
     assert outcome.best.instruction == "Write the first letter of the word"
     assert outcome.dev_score == 1.0
 

@@ -1,14 +1,206 @@
-"""How the run engine decides that a candidate has earned the starting prompt's place."""
+"""How a run chooses its best prompt: on dev rows the search never used, ties to the start,
+and a gain from the examples credited to the examples.
+
+The task model here is scripted, so which prompt is really better is known: the tests check
+that the run's choice and its stated reason agree with it.
+"""
 
 from __future__ import annotations
 
-from promptstudio.optimize.runner import sign_test
+import random
+
+from optimize_support import ScriptedModel, instruction_of, letters_project, start_run, task_input
+
+from promptstudio.optimize import runner
+from promptstudio.optimize.budget import Budget
+from promptstudio.optimize.selection import (
+    FOUND,
+    KEPT_START,
+    NEW_DEMOS,
+    REPLACE_P,
+    duel,
+    sign_test,
+    split_dev,
+)
+from promptstudio.store.project import ProjectError
 
 
-def test_the_start_is_replaced_only_on_evidence():
+def test_a_win_must_be_clear_to_count():
     start = dict.fromkeys(range(30), 0.0)
-    assert sign_test({0: 1.0, **{i: 0.0 for i in range(1, 30)}}, start) == 0.5
-    assert sign_test({i: float(i < 3) for i in range(30)}, start) == 0.125
-    assert sign_test(start, start) == 1.0
+    assert sign_test({0: 1.0, **{i: 0.0 for i in range(1, 30)}}, start) == (0.5, 1, 0)
+    assert sign_test({i: float(i < 3) for i in range(30)}, start) == (0.125, 3, 0)
+    assert sign_test(start, start) == (1.0, 0, 0)
     mixed = {i: float(i < 4) for i in range(30)}
-    assert sign_test(mixed, {i: float(4 <= i < 6) for i in range(30)}) == 22 / 64
+    assert sign_test(mixed, {i: float(4 <= i < 6) for i in range(30)}) == (22 / 64, 4, 2)
+    assert not duel({0: 1.0, 1: 1.0}, {0: 0.0, 1: 0.0}).won, "2-0 is luck (p = 0.25)"
+    assert duel(dict.fromkeys(range(3), 1.0), dict.fromkeys(range(3), 0.0)).won  # 0.125
+    five_two = {i: float(i < 5) for i in range(7)}
+    assert not duel(five_two, {i: float(i >= 5) for i in range(7)}).won  # 0.23
+    assert REPLACE_P == 0.15
+
+
+def test_dev_splits_the_same_way_every_time_into_a_third_and_two_thirds():
+    rows = list(range(11))
+    select, confirm = split_dev(rows, random.Random(3))
+    again = split_dev(rows, random.Random(3))
+    assert (select, confirm) == again
+    assert len(select) == 4 and len(confirm) == 7 and not set(select) & set(confirm)
+    assert sorted(select + confirm) == rows
+
+
+# -- runs with a task model whose better prompt is known -------------------------------------
+
+def demos_of(prompt: str) -> list[str]:
+    """The inputs of the demonstrations a task prompt shows."""
+    return [part.split("\n", 1)[0] for part in prompt.split("Input: ")[1:-1]]
+
+
+class KnownModel(ScriptedModel):
+    """A first-letter task model whose accuracy is set by the prompt: `right(instruction,
+    demos)` gives the chance of a right answer, decided per input by a fixed hash, so the
+    same prompt always answers the same way."""
+
+    def __init__(self, right, optimizer=lambda prompt, call: "") -> None:
+        def task(instruction: str, word: str) -> str:
+            raise AssertionError("answered in reply()")
+
+        super().__init__(task, optimizer)
+        self.right = right
+        outer = self.reply
+
+        def reply(prompt: str) -> str:
+            if prompt.startswith("Instruction: ") and "Input: " in prompt:
+                word = task_input(prompt)
+                chance = self.right(instruction_of(prompt), demos_of(prompt))
+                lucky = (sum(map(ord, word)) * 7919) % 100 / 100
+                return " " + (word[0] if lucky < chance else "?") + "\n"
+            return outer(prompt)
+
+        self.reply = reply
+
+
+def finished(project, model, method="demos", **kwargs):
+    run = start_run(project, method, **kwargs)
+    outcome = runner.execute(project, run.id, model, model)
+    assert outcome.status == "finished"
+    return outcome
+
+
+def test_examples_that_really_help_replace_the_start_and_are_credited(workspace):
+    """Demonstration search with a model that only learns from examples of words that start
+    with a vowel: the user's instruction is kept, with the new examples, and so said."""
+    project = letters_project(workspace, instruction="Answer.")
+    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos)  # noqa: E731
+    model = KnownModel(lambda instruction, demos: 0.9 if vowels(demos) >= 2 else 0.2)
+    outcome = finished(project, model)
+    choice = outcome.choice
+    assert choice.kind == NEW_DEMOS and outcome.best.instruction == "Answer."
+    assert outcome.best.id != choice.start and vowels(
+        [e.input for e in project.examples(ids=outcome.best.demo_ids)]) >= 2
+    assert choice.reason.startswith("Your instruction was kept; the new examples raised dev "
+                                    f"from {choice.score(choice.start, 'dev'):.2f} to "
+                                    f"{choice.score(outcome.best.id, 'dev'):.2f}")
+    assert choice.select_rows == 4 and choice.confirm_rows == 6
+    assert project.run(outcome.run_id).choice["reason"] == choice.reason, "stored with the run"
+
+
+def test_a_prompt_that_only_got_lucky_on_the_select_rows_is_not_confirmed(workspace):
+    """Every prompt is equally good; one set of examples happens to win on the rows it was
+    chosen on. On the rows kept aside it is no better, and the start stays."""
+    project = letters_project(workspace, instruction="Answer.")
+    model = KnownModel(lambda instruction, demos: 0.5)
+    outcome = finished(project, model)
+    choice = outcome.choice
+    assert outcome.best.id == choice.start and choice.kind == KEPT_START
+    assert "your prompt is kept" in choice.reason
+
+
+def test_ties_go_to_the_start(workspace):
+    project = letters_project(workspace, instruction="Answer.")
+    outcome = finished(project, KnownModel(lambda instruction, demos: 1.0))
+    assert outcome.choice.kind == KEPT_START
+    assert outcome.choice.reason.startswith("Nothing the run found scored higher than your "
+                                            "prompt on the 4 dev rows it chose on")
+
+
+def writer(instruction: str):
+    """An optimizer model that always proposes `instruction` (ProTeGi's three requests)."""
+    def optimizer(prompt: str, call: int) -> str:
+        if "reason(s) why the prompt" in prompt:
+            return "<START>It does not say what to answer.<END>"
+        if "The trouble with the prompt" in prompt:
+            return f"<START>{instruction}<END>"
+        return instruction
+    return optimizer
+
+
+def test_a_written_instruction_is_kept_only_where_it_beats_the_users_with_the_same_examples(
+        workspace):
+    """ProTeGi then demonstration search. The model does well with the written instruction
+    whatever the examples, and badly with the user's: the words made the gain."""
+    project = letters_project(workspace, instruction="Answer.")
+    good = "Give the first letter of the word."
+    model = KnownModel(lambda instruction, demos: 0.95 if instruction == good else 0.1,
+                       writer(good))
+    outcome = finished(project, model, method="protegi", then="demos",
+                       overrides={"beam": 1})
+    assert outcome.choice.kind == FOUND and outcome.best.instruction == good
+    assert "beat your prompt on the 6 dev rows kept aside" in outcome.choice.reason
+
+
+def test_a_gain_from_the_examples_alone_is_credited_to_the_examples(workspace):
+    """ProTeGi then demonstration search. The written instruction helps a little with the
+    start's examples, so ProTeGi keeps it and the examples are searched for it; but with
+    examples of vowel words the model does well whatever the instruction. The pick is the
+    user's instruction with the new examples, and the reason says so."""
+    project = letters_project(workspace, instruction="Answer.")
+    written = "Name the first letter."
+    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos)  # noqa: E731
+    model = KnownModel(lambda instruction, demos: 0.95 if vowels(demos) >= 2 else
+                       (0.6 if instruction == written else 0.1), writer(written))
+    outcome = finished(project, model, method="protegi", then="demos",
+                       overrides={"beam": 1})
+    choice = outcome.choice
+    found = project.candidate(choice.best_found)
+    assert found.instruction == written, "the search carried the written instruction"
+    assert choice.kind == NEW_DEMOS and outcome.best.instruction == "Answer."
+    assert choice.ablation == outcome.best.id and outcome.best.demo_ids == found.demo_ids
+    assert choice.reason.startswith("Your instruction was kept; the new examples raised")
+    assert "so the gain is the examples'" in choice.reason
+
+
+def test_without_enough_dev_rows_the_start_is_kept_and_the_user_told_why(workspace):
+    from promptstudio.dataio import Row
+
+    project = workspace.create(__import__("promptstudio.store.records", fromlist=["x"])
+                               .ProjectSettings(name="tiny", instruction="Answer."))
+    words = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen", "ibis", "jay"]
+    project.add_examples([Row(w, w[0], (w[0],), "train") for w in words[:8]])
+    project.add_examples([Row(w, w[0], (w[0],), "dev") for w in words[8:]])
+    outcome = finished(project, KnownModel(lambda instruction, demos: 0.5))
+    assert outcome.choice.kind == KEPT_START
+    assert outcome.choice.reason.startswith("Only 1 dev rows were left to check")
+
+
+# -- the limit holds for the whole run -------------------------------------------------------
+
+
+def test_a_call_limit_covers_choosing_and_reporting_too(workspace):
+    project = letters_project(workspace, instruction="Answer.")
+    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos)  # noqa: E731
+    model = KnownModel(lambda instruction, demos: 0.9 if vowels(demos) >= 2 else 0.2)
+    limit = runner.final_calls(runner.sizes(project)) + 30
+    outcome = finished(project, model, budget=Budget(max_calls=limit))
+    assert outcome.requested_calls <= limit
+    assert outcome.llm_calls <= limit
+
+
+def test_a_limit_too_small_to_choose_is_refused_before_the_run(workspace):
+    project = letters_project(workspace, instruction="Answer.")
+    needed = runner.final_calls(runner.sizes(project))
+    try:
+        start_run(project, "demos", budget=Budget(max_calls=needed))
+    except ProjectError as refused:
+        assert f"takes up to {needed} model calls" in str(refused)
+    else:
+        raise AssertionError("a run that cannot choose was created")

@@ -1,4 +1,7 @@
-"""A run's budget: the most model calls, tokens or minutes it may spend on searching.
+"""A run's budget: the most model calls, tokens or minutes a run may spend.
+
+The limits hold for the whole run: the search stops early enough to leave what choosing
+and reporting the best prompt needs (`RunContext.final_calls`).
 
 Calls and tokens are counted logically: an answer served from the cache or the database
 counts as if it had been asked again. A resumed run therefore spends its budget exactly as
@@ -30,6 +33,10 @@ class Budget:
         if self.max_minutes is not None and seconds >= self.max_minutes * 60:
             return f"the time budget of {self.max_minutes:g} minutes is spent"
         return None
+
+    def too_many(self, calls: int) -> bool:
+        """Whether that many calls in all would pass the limit on calls."""
+        return self.max_calls is not None and calls > self.max_calls
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

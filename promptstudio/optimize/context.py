@@ -36,6 +36,7 @@ from promptstudio.optimize.events import (
     Progress,
     StepStarted,
 )
+from promptstudio.optimize.selection import split_dev
 from promptstudio.parsing import clean_instruction
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Run
@@ -99,7 +100,7 @@ class RunContext:
     def __init__(self, project: Project, run: Run, task_backend: Backend,
                  optimizer_backend: Backend, *, budget: Budget,
                  control: RunControl | None = None, listener: Listener | None = None,
-                 start: Candidate, projected_calls: int = 0) -> None:
+                 start: Candidate, projected_calls: int = 0, final_calls: int = 0) -> None:
         self.project = project
         self.run = run
         self.seed = run.seed
@@ -116,7 +117,10 @@ class RunContext:
         self.start = start
         self._all_train = project.examples("train")
         self.set_base(start)
-        self.dev = project.examples("dev")
+        # Dev is split once, the same way on every replay: the search (ProTeGi's bandit,
+        # the finalists' comparison) may use `dev`; `confirm` is kept from it, for checking
+        # the winner against the start (`selection`).
+        self.dev, self.confirm = split_dev(project.examples("dev"), self.rng("dev-split"))
         self.test = project.examples("test")
         self.scores: dict[int, Scores] = {}
         self.finalists: list[Candidate] = []
@@ -124,6 +128,10 @@ class RunContext:
         self.calls = 0
         self.tokens = 0
         self.projected_calls = projected_calls
+        self.final_calls = final_calls
+        """The most calls choosing and reporting the best prompt can take: held back from
+        the search, so that a limit the user sets holds for the whole run."""
+        self._holding = True
         self.step = 0
         self.steps_before = 0
         self._started = time.monotonic()
@@ -180,13 +188,37 @@ class RunContext:
             tokens=self.run.tokens + tokens, seconds=self.run.seconds + self.elapsed,
             rejected_candidates=self.rejected, **fields)
 
-    def checkpoint(self) -> None:
-        """Stop here if the user asked to, or if the budget is spent."""
+    def checkpoint(self, upcoming: int = 0) -> None:
+        """Stop here if the user asked to, or if the budget is spent or would be by the
+        `upcoming` calls. While searching, what the final choice may need is counted as
+        spent already; the final choice itself is never stopped by the budget."""
         if self.control.token.cancelled:
             raise Stopped(self.control.reason)
-        reason = self.budget.exceeded(self.calls, self.tokens, self.elapsed)
+        if not self._holding:
+            return
+        held_calls, held_tokens, held_seconds = self._held_back()
+        reason = self.budget.exceeded(self.calls + held_calls, self.tokens + held_tokens,
+                                      self.elapsed + held_seconds)
+        if reason is None and self.budget.too_many(self.calls + held_calls + upcoming):
+            reason = f"the budget of {self.budget.max_calls} model calls would be passed"
         if reason:
+            if held_calls:
+                reason += (f" (counting up to {held_calls} calls kept to choose and check the "
+                           "best prompt)")
             raise BudgetExhausted(reason)
+
+    def _held_back(self) -> tuple[int, int, float]:
+        """(calls, tokens, seconds) kept for the final choice: its calls at most, and their
+        tokens and time at this run's mean per call so far."""
+        if not self._holding or not self.final_calls:
+            return 0, 0, 0.0
+        per_call = 1 / self.calls if self.calls else 0.0
+        return (self.final_calls, round(self.final_calls * self.tokens * per_call),
+                self.final_calls * self.elapsed * per_call)
+
+    def release_reserve(self) -> None:
+        """The search is over: what it held back is for choosing the best prompt now."""
+        self._holding = False
 
     @property
     def elapsed(self) -> float:
@@ -208,7 +240,7 @@ class RunContext:
             top_p: float = 1.0, first_line_only: bool = False) -> list[str]:
         """n samples from the optimizer model; `key` names this request within the step so
         that its seed, and so its cached answers, are the same on replay."""
-        self.checkpoint()
+        self.checkpoint(upcoming=n)
         params = GenerationParams(temperature=temperature, top_p=top_p,
                                   max_tokens=max_tokens, stop=tuple(stop),
                                   seed=self.seed_for("ask", self.step, key),
@@ -255,7 +287,8 @@ class RunContext:
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Example]) -> list[Evaluation]:
         """Evaluate and return each example's evaluation; counts against the budget."""
-        self.checkpoint()
+        self.checkpoint(upcoming=sum((candidate.id, e.id) not in self._counted
+                                     for e in examples))
         result = self.evaluator.evaluate(candidate, examples)
         if result.cancelled:
             raise Stopped(self.control.reason)
@@ -284,7 +317,7 @@ class RunContext:
         """Mean per-token log-probability of each example's reference output under the
         candidate (APE's alternative to execution accuracy); counts against the budget.
         Kept in memory under `<split>:logprob` and in the call cache, not as evaluations."""
-        self.checkpoint()
+        self.checkpoint(upcoming=len(examples))
         prompts = [self.prompt_for(candidate, e) for e in examples]
         try:
             scored = self.task.score_batch(
@@ -307,6 +340,13 @@ class RunContext:
 
     def train_score(self, candidate: Candidate) -> float:
         return self.scores.get(candidate.id, Scores()).get("train") or 0.0
+
+    def search_score(self, candidate: Candidate) -> float:
+        """What the search knows of a candidate: its train score, else (for a method that
+        ranks on dev, as ProTeGi does) its score on the dev rows the search may use."""
+        scores = self.scores.get(candidate.id, Scores())
+        known = scores.get("train")
+        return known if known is not None else (scores.get("dev") or 0.0)
 
     def prompt_for(self, candidate: Candidate, example: Example) -> str:
         """The full prompt the task model sees for this example."""

@@ -111,12 +111,15 @@ class DemoSearch(Method):
 
 
 def current_best(ctx: RunContext) -> Candidate:
-    """The instruction to keep: the best by train score among an earlier method's finalists
-    (or, if it named none, among everything this run has scored), else the start."""
-    scored = ctx.finalists or [c for c in ctx.project.candidates(ctx.run.id)
-                               if ctx.scores.get(c.id) and ctx.scores[c.id].get("train")
-                               is not None]
-    return max(scored, key=ctx.train_score, default=ctx.start)
+    """The instruction to keep: the best among an earlier method's finalists by the score it
+    ranked them on (train, or dev for ProTeGi's beam), or, if it named none, the best by
+    train score of everything this run has scored; else the start. A tie goes to the
+    earlier candidate."""
+    if ctx.finalists:
+        return max(ctx.finalists, key=lambda c: (ctx.search_score(c), -c.id))
+    scored = [c for c in ctx.project.candidates(ctx.run.id)
+              if ctx.scores.get(c.id) and ctx.scores[c.id].get("train") is not None]
+    return max(scored, key=lambda c: (ctx.train_score(c), -c.id), default=ctx.start)
 
 
 def set_sizes(params: dict) -> list[int]:

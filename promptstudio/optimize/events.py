@@ -86,6 +86,8 @@ class RunFinished(Event):
     dev_score: float | None
     test_score: float | None
     baseline_test_score: float | None
+    reason: str = ""
+    """Why the best prompt is the one chosen, in words (`selection.Choice.reason`)."""
 
 
 Listener = Callable[[Event], None]

@@ -1,14 +1,15 @@
 """The run engine: plan a run, execute or resume it, choose and report its best prompt.
 
-A run optimizes on **train**, selects on **dev** and reports on **test**, which is never
-used to choose anything. The starting prompt (the project's instruction with k = 3
-demonstrations drawn from train with the run's seed) is scored on test too, so the gain
-and the train-test gap are visible.
+A run optimizes on **train**, chooses on **dev** and reports on **test**, which is never
+used to choose anything. Dev is split in two: the finalists are compared on a third of it,
+and the winner must then beat the starting prompt on the other two thirds, which no part of
+the search has seen (`selection`). The starting prompt (the project's instruction with k = 3
+demonstrations drawn from train with the run's seed) is scored on test too, so the gain and
+the train-test gap are visible.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,14 +19,26 @@ from promptstudio.optimize.context import RunContext, RunControl, Stopped
 from promptstudio.optimize.estimate import CallCost
 from promptstudio.optimize.events import Listener, RunFinished, RunStarted
 from promptstudio.optimize.method import Method, Sizes, method_named
+from promptstudio.optimize.selection import (
+    FOUND,
+    KEPT_START,
+    MIN_CONFIRM_ROWS,
+    NEW_DEMOS,
+    Choice,
+    Duel,
+    duel,
+    examples_unclear_reason,
+    found_reason,
+    new_demos_reason,
+    no_dev_reason,
+    not_better_reason,
+    unconfirmed_reason,
+)
 from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.records import Candidate, Run, now
+from promptstudio.store.records import Candidate, Example, Run, now
 
 DEFAULT_DEMOS = 3
 FINALISTS = 4
-REPLACE_START_P = 0.25
-"""How sure the dev set must be that a candidate beats the starting prompt before it
-replaces it: the one-sided sign test's p-value over the examples where they differ."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
 RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds")
@@ -47,9 +60,14 @@ class Plan:
     uncorrected_seconds: float | None = None
     """The estimate from the machine's rates alone, kept with the run to correct later
     estimates (`estimate.correction`)."""
+    final_calls: int = 0
+    """How many of the projected calls choosing and reporting the best prompt may take."""
 
     def describe(self) -> str:
         text = f"about {self.projected_calls} model calls"
+        if self.final_calls:
+            text += (f" (up to {self.final_calls} of them to choose the best prompt and score "
+                     "it on test)")
         if self.projected_seconds is not None:
             minutes = self.projected_seconds / 60
             text += f", about {minutes:.0f} minutes" if minutes >= 1.5 else (
@@ -72,6 +90,8 @@ class RunOutcome:
     requested_calls: int = 0
     """Calls the search asked for, including those answered by the cache or the database;
     the difference to `llm_calls` is what the cache saved."""
+    choice: Choice | None = None
+    """How the best prompt was chosen, and why; None when the run did not finish."""
 
     def as_json(self, project: Project) -> dict:
         best_demos = []
@@ -88,6 +108,8 @@ class RunOutcome:
             "seconds": round(self.seconds, 1),
             "rejected_candidates": self.rejected_candidates,
             "requested_calls": self.requested_calls,
+            "kept": self.choice.kind if self.choice else None,
+            "why": self.choice.reason if self.choice else None,
         }
 
 
@@ -130,11 +152,21 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
         calls += follow.projected_calls(follow_params, data)
         written += follow.projected_optimizer_calls(follow_params, data)
     calls, written = calls * turns, written * turns
-    calls += FINALISTS * data.dev + 2 * data.test + data.dev
+    final = final_calls(data)
+    calls += final
     if cost is None:
-        return Plan(method.name, params, then, turns, calls, None)
+        return Plan(method.name, params, then, turns, calls, None, final_calls=final)
     return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
-                cost.uncorrected(calls, written))
+                cost.uncorrected(calls, written), final_calls=final)
+
+
+def final_calls(data: Sizes) -> int:
+    """The most task-model calls choosing and reporting the best prompt can take: the
+    finalists, the carried-over pair, the start and the user's instruction with the new
+    demonstrations on the select part of dev; three of them on the confirm part; the pick
+    and the start on test."""
+    select = -(-data.dev // 3)
+    return (FINALISTS + 3) * select + 3 * (data.dev - select) + 2 * data.test
 
 
 def run_label(method: str, then: str | None, turns: int = 1) -> str:
@@ -146,6 +178,14 @@ def run_label(method: str, then: str | None, turns: int = 1) -> str:
 
 def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                budget: Budget) -> Run:
+    """A new run of the plan; refused when its call limit leaves nothing for the search."""
+    needed = final_calls(sizes(project))
+    if budget.max_calls is not None and budget.max_calls <= needed:
+        raise ProjectError(
+            f"Choosing the best prompt and scoring it on test takes up to {needed} model "
+            f"calls with this project's dev and test rows, so a limit of {budget.max_calls} "
+            f"leaves nothing to search with. Allow at least {needed + 50} calls, or use "
+            "fewer dev and test rows.")
     return project.add_run(run_plan.method, params={**run_plan.params, "then": run_plan.then,
                                                     "turns": run_plan.turns,
                                                     "projected_calls": run_plan.projected_calls,
@@ -182,7 +222,8 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     start = starting_candidate(project, run)
     ctx = RunContext(project, run, task_backend, optimizer_backend,
                      budget=Budget.from_dict(run.budget), control=control, listener=listener,
-                     start=start, projected_calls=int(run.params.get("projected_calls", 0)))
+                     start=start, projected_calls=int(run.params.get("projected_calls", 0)),
+                     final_calls=final_calls(sizes(project)))
     ctx.emit(RunStarted(run_id, run.method, ctx.projected_calls, 0.0))
     status = "finished"
     try:
@@ -190,22 +231,26 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
             _search(ctx, method, params, then, turns, run.preset or "quick")
         except BudgetExhausted as spent:
             ctx.log(f"Stopped searching: {spent}. Choosing the best prompt found so far.")
-        best, dev_score, test_score, baseline = _finish(ctx)
+        best, choice = _finish(ctx)
     except Stopped as stop:
         status = stop.reason
-        best, dev_score, test_score, baseline = None, None, None, None
+        best, choice = None, None
     except Exception as exc:
         ctx.save_progress(status="failed", finished=now(),
                           error=f"{type(exc).__name__}: {exc}")
         raise
     ctx.save_progress(status=status, finished=now(),
-                      best_candidate_id=best.id if best else None)
+                      best_candidate_id=best.id if best else None,
+                      choice=choice.to_json() if choice else None)
     record = project.run(run_id)
+    dev_score = choice.score(best.id, "dev") if choice and best else None
+    test_score = choice.score(best.id, "test") if choice and best else None
+    baseline = choice.score(ctx.start.id, "test") if choice else None
     ctx.emit(RunFinished(run_id, status, best.id if best else None, dev_score, test_score,
-                         baseline))
+                         baseline, choice.reason if choice else ""))
     return RunOutcome(run_id, status, best, dev_score, test_score, baseline,
                       record.llm_calls, record.tokens, record.seconds,
-                      record.rejected_candidates, ctx.calls)
+                      record.rejected_candidates, ctx.calls, choice)
 
 
 def _search(ctx: RunContext, method: Method, params: dict, then: str | None, turns: int,
@@ -236,47 +281,91 @@ def _next_turn(ctx: RunContext, turn: int, turns: int) -> None:
     ctx.steps_before = ctx.step
 
 
-def _finish(ctx: RunContext) -> tuple[Candidate, float, float | None, float | None]:
-    """Score the finalists on dev, pick the best, and report it and the start on test."""
-    ctx.budget = Budget()  # choosing and reporting are not part of the search budget
+def _finish(ctx: RunContext) -> tuple[Candidate, Choice]:
+    """Choose the run's best prompt on dev (`choose`) and report it and the start on test.
+    This spends what the search held back of the budget (`RunContext.release_reserve`)."""
+    ctx.release_reserve()
     pool = ctx.finalists or _top_by_train(ctx)
     pool = list({c.id: c for c in [*pool, ctx.start]}.values())
-    ctx.log(f"Choosing among {len(pool)} finalists on {len(ctx.dev)} dev examples.")
-    if ctx.dev:
-        dev = {c.id: ctx.score(c, ctx.dev, "dev") for c in pool}
-        best = max(pool, key=lambda c: (dev[c.id], c.id == ctx.start.id,
-                                        ctx.train_score(c), -c.id))
-        # A change has to earn its place: on a small dev set, a candidate that wins on a
-        # few examples by chance would often lose on test (measured: the methods' means
-        # fell below the start's on low-scoring tasks). The papers pick the best outright.
-        p_value = sign_test(ctx.scores[best.id].per_example["dev"],
-                            ctx.scores[ctx.start.id].per_example["dev"])
-        if best.id != ctx.start.id and p_value > REPLACE_START_P:
-            ctx.log(f"The best candidate scored {dev[best.id]:.2f} on dev against the "
-                    f"starting prompt's {dev[ctx.start.id]:.2f}, too close to be sure "
-                    f"(sign test p = {p_value:.2f}); keeping the starting prompt.")
-            best = ctx.start
-        dev_score = dev[best.id]
-    else:
-        best = max(pool, key=lambda c: (ctx.train_score(c), -c.id))
-        dev_score = None
-    test_score = baseline = None
+    ctx.log(f"Choosing among {len(pool)} finalists on {len(ctx.dev)} dev rows, then checking "
+            f"the winner against the start on {len(ctx.confirm)} dev rows the search did not "
+            "use.")
+    best, choice = choose(ctx, pool)
+    ctx.log(choice.reason)
     if ctx.test:
-        test_score = ctx.score(best, ctx.test, "test")
-        baseline = ctx.score(ctx.start, ctx.test, "test")
-    return best, dev_score, test_score, baseline
+        for candidate in {best.id: best, ctx.start.id: ctx.start}.values():
+            choice.record(candidate.id, "test", ctx.score(candidate, ctx.test, "test"))
+    return best, choice
 
 
-def sign_test(candidate: dict[int, float], start: dict[int, float]) -> float:
-    """One-sided p-value that `candidate` beats `start`, from the examples (scored by
-    both) on which one did better than the other; ties carry no evidence."""
-    shared = candidate.keys() & start.keys()
-    wins = sum(candidate[i] > start[i] for i in shared)
-    losses = sum(candidate[i] < start[i] for i in shared)
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choice]:
+    """The pool's best on the select part of dev, if it beats the start on the confirm
+    part; the user's instruction with its demonstrations, if those made the gain; else the
+    start. Ties go to the start at every step."""
+    start = ctx.start
+    select, confirm = ctx.dev, ctx.confirm
+    choice = Choice(start.id, start.id, KEPT_START, "", ctx.task.model_id, len(select),
+                    len(confirm))
+
+    def measure(candidate: Candidate, rows: Sequence[Example], part: str) -> dict[int, float]:
+        """Score a candidate on some dev rows: its mean goes into the choice under `part`,
+        its per-row scores are returned for a paired comparison."""
+        choice.record(candidate.id, part, ctx.score(candidate, rows, "dev"))
+        known = ctx.scores[candidate.id].per_example["dev"]
+        return {row.id: known[row.id] for row in rows}
+
+    def whole_dev(candidate: Candidate) -> float:
+        measure(candidate, [*select, *confirm], "dev")
+        return choice.score(candidate.id, "dev")
+
+    def picked(candidate: Candidate, kind: str, check: Duel,
+               words_check: Duel | None) -> tuple[Candidate, Choice]:
+        choice.picked, choice.kind = candidate.id, kind
+        candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
+        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(confirm),
+                                          words_check)
+                         if kind == NEW_DEMOS else
+                         found_reason(candidate, start, check, len(confirm), words_check))
+        return candidate, choice
+
+    def kept(reason: str) -> tuple[Candidate, Choice]:
+        if select or confirm:
+            whole_dev(start)
+        choice.reason = reason
+        return start, choice
+
+    if len(confirm) < MIN_CONFIRM_ROWS:
+        return kept(no_dev_reason(len(confirm)))
+    for candidate in pool:
+        measure(candidate, select, "select")
+    best = max(pool, key=lambda c: (choice.score(c.id, "select"), c.id == start.id,
+                                    ctx.train_score(c), -c.id))
+    choice.best_found = best.id
+    if best.id == start.id:
+        return kept(not_better_reason(len(select)))
+    start_scores = measure(start, confirm, "confirm")
+    best_scores = measure(best, confirm, "confirm")
+    check = duel(best_scores, start_scores)
+    if not check.won:
+        return kept(unconfirmed_reason((choice.score(best.id, "select"),
+                                        choice.score(start.id, "select")), check,
+                                       len(confirm)))
+    new_words = best.instruction != start.instruction
+    new_demos = tuple(best.demo_ids) != tuple(start.demo_ids)
+    if not (new_words and new_demos):
+        return picked(best, FOUND if new_words else NEW_DEMOS, check, None)
+    own_words = ctx.add_candidate(start.instruction, operation="ablation",
+                                  demo_ids=best.demo_ids, parents=[best], clean=False,
+                                  meta=start.meta or None)
+    choice.ablation = own_words.id
+    own_words_scores = measure(own_words, confirm, "confirm")
+    words_check = duel(best_scores, own_words_scores)
+    if words_check.won:
+        return picked(best, FOUND, check, words_check)
+    demos_check = duel(own_words_scores, start_scores)
+    if demos_check.won:
+        return picked(own_words, NEW_DEMOS, demos_check, words_check)
+    return kept(examples_unclear_reason(check, words_check, len(confirm)))
 
 
 def _top_by_train(ctx: RunContext) -> list[Candidate]:

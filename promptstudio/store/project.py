@@ -473,15 +473,15 @@ class Project:
             budget=json.loads(row["budget"]), best_candidate_id=row["best_candidate_id"],
             llm_calls=row["llm_calls"], tokens=row["tokens"], seconds=row["seconds"],
             rejected_candidates=row["rejected_candidates"], error=row["error"],
-            created=row["created"],
+            created=row["created"], choice=json.loads(row["choice"]) if row["choice"] else None,
         )
 
     def runs(self) -> list[Run]:
         return [self.run(r[0]) for r in self.conn.execute("SELECT id FROM run ORDER BY id")]
 
     def update_run(self, run_id: int, **changes: object) -> None:
-        for key in ("params", "budget"):
-            if key in changes:
+        for key in ("params", "budget", "choice"):
+            if key in changes and changes[key] is not None:
                 changes[key] = json.dumps(changes[key])
         with self.transaction():
             try:

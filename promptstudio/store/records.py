@@ -107,3 +107,6 @@ class Run:
     rejected_candidates: int = 0
     error: str | None = None
     created: str = ""
+    choice: dict | None = None
+    """How the run chose its best prompt and why (`optimize.selection.Choice`), once it
+    finished."""

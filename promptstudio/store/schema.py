@@ -146,8 +146,14 @@ def _add_last_example_id(conn: sqlite3.Connection) -> None:
                  "FROM example)")
 
 
+def _add_run_choice(conn: sqlite3.Connection) -> None:
+    """Version 5: how a finished run chose its best prompt, and why, as JSON
+    (`promptstudio.optimize.selection.Choice`)."""
+    conn.execute("ALTER TABLE run ADD COLUMN choice TEXT")
+
+
 MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
-                               _add_last_example_id]
+                               _add_last_example_id, _add_run_choice]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

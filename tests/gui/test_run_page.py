@@ -126,16 +126,28 @@ def test_the_estimate_follows_the_choices(page, qtbot, state):
 
 def test_limits_and_seed_reach_the_run(page, qtbot, state):
     page.choose("opro", "quick")
-    page.max_calls.setText("40")
+    page.max_calls.setText("400")
     page.max_minutes.setText("2.5")
     page.seed.setValue(7)
     page.demo_search.setCurrentIndex(page.demo_search.findData("take turns"))
     page.start_run()
     qtbot.waitUntil(lambda: not state.runs.running, timeout=20_000)
     run = state.project.runs()[-1]
-    assert run.budget == {"max_calls": 40, "max_minutes": 2.5}
+    assert run.budget == {"max_calls": 400, "max_minutes": 2.5}
     assert run.seed == 7 and run.preset == "quick"
     assert (run.params["then"], run.params["turns"]) == ("demos", 2)
+    assert run.llm_calls <= 400
+
+
+def test_a_limit_too_small_to_choose_the_best_prompt_is_refused_with_the_reason(page, qtbot,
+                                                                                 state):
+    page.choose("demos", "quick")
+    page.max_calls.setText("10")
+    page.start_run()
+    qtbot.waitUntil(lambda: bool(errors_shown(page)), timeout=20_000)
+    assert any("a limit of 10 leaves nothing to search with" in text
+               for text in errors_shown(page))
+    assert state.project.runs() == []
 
 
 def test_a_template_without_input_stops_the_run_before_it_starts(page, state):

@@ -44,13 +44,13 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     dialog.source.input_combo.setCurrentText("message")
     dialog.source.output_combo.setCurrentText("team")
     dialog.source.split_combo.setCurrentText("set")
-    assert "32 train, 16 dev, 12 test" in dialog.source.report_label.text()
+    assert "32 train, 32 dev, 12 test" in dialog.source.report_label.text()
     # Four teams, each many times: the dialog offers to score by choosing among them.
     assert dialog.scoring.chosen_metric() == "label"
     assert set(dialog.scoring.chosen_labels()) == set(LABELS.split(", "))
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: state.project is not None, timeout=10_000)
-    assert state.project.split_counts() == {"train": 32, "dev": 16, "test": 12}
+    assert state.project.split_counts() == {"train": 32, "dev": 32, "test": 12}
 
     # 2. The task: an instruction; answers are chosen among the four teams.
     page = window.task_page
@@ -93,4 +93,5 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     exported = json.loads((tmp_path / "best.json").read_text())
     assert exported["metric"] == "label"
     assert exported["instruction"] == "Which team should handle this message?"
-    assert len(exported["demos"]) == 3 and "test" in exported["scores"]
+    best = state.project.candidate(outcome.best_candidate_id)
+    assert len(exported["demos"]) == len(best.demo_ids) and "test" in exported["scores"]
