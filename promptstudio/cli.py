@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from promptstudio import workflows
+from promptstudio.best_prompt import best_prompt, model_name
 from promptstudio.errors import USER_ERRORS
 from promptstudio.llm.base import CancelToken
 from promptstudio.llm.config import make_backend, parse_model_spec
@@ -23,6 +24,7 @@ from promptstudio.optimize import estimate, events, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.method import methods as method_names
+from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import ProjectError
 from promptstudio.store.records import SPLITS
 from promptstudio.store.workspace import Workspace
@@ -159,7 +161,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     try:
         settings = project.settings
         counts = project.split_counts()
-        best = project.best_candidate("dev")
+        best = best_prompt(project)
         info = {
             "name": settings.name, "path": str(project.path),
             "examples": counts, "metric": settings.metric, "labels": list(settings.labels),
@@ -167,8 +169,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             "task_model": settings.task_model.describe(),
             "optimizer_model": settings.optimizer_model.describe(),
             "runs": len(project.runs()),
-            "best_instruction": best.instruction if best else None,
-            "best_dev_score": project.mean_score(best.id, "dev")[0] if best else None,
+            "best_instruction": best.candidate.instruction if best else None,
+            "best_demos": len(best.candidate.demo_ids) if best else None,
+            "best_dev_score": best.score("dev") if best else None,
+            "best_test_score": best.score("test") if best else None,
+            "scored_on": model_name(best.model) if best and best.model else None,
+            "why_best": best.why if best else None,
         }
     finally:
         project.close()
@@ -322,8 +328,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = []
         for run in project.runs():
             best = project.candidate(run.best_candidate_id) if run.best_candidate_id else None
-            test = project.mean_score(best.id, "test")[0] if best else None
-            dev = project.mean_score(best.id, "dev")[0] if best else None
+            choice = Choice.from_json(run.choice) if run.choice else None
+            test = choice.score(best.id, "test") if choice and best else None
+            dev = choice.score(best.id, "dev") if choice and best else None
             rows.append({"id": run.id, "method": run.method, "then": run.params.get("then"),
                          "turns": int(run.params.get("turns") or 1), "preset": run.preset,
                          "status": run.status, "seed": run.seed, "dev_score": dev,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from promptstudio.best_prompt import best_prompt
 from promptstudio.evaluation import Evaluator
 from promptstudio.llm.base import Backend, BackendError, CancelToken
 from promptstudio.store.project import Project, ProjectError
@@ -40,14 +41,17 @@ class CarriedPrompt:
             return "the project's starting instruction (no prompt has been scored yet)"
         demos = len(self.demo_ids)
         shown = f", with {demos} worked example{'s' if demos != 1 else ''}" if demos else ""
-        return f"the best prompt so far (by its dev score{shown})"
+        return f"the project's best prompt{shown}"
 
 
 def prompt_to_carry(project: Project) -> CarriedPrompt | None:
-    """The best prompt on dev, else the starting instruction; None when there is neither."""
-    best = project.best_candidate("dev")
+    """The project's best prompt (`best_prompt`), else the starting instruction; None when
+    there is neither."""
+    best = best_prompt(project)
     if best is not None:
-        return CarriedPrompt(best.instruction, best.demo_ids, best.id, is_best=True)
+        candidate = best.candidate
+        return CarriedPrompt(candidate.instruction, candidate.demo_ids, candidate.id,
+                             is_best=True)
     instruction = project.settings.instruction
     return CarriedPrompt(instruction) if instruction.strip() else None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from promptstudio import dataio, metrics
+from promptstudio.best_prompt import best_prompt, model_name, prompt_scores, scored_model
 from promptstudio.dataio import ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
 from promptstudio.llm.base import Backend, CancelToken
@@ -251,13 +252,12 @@ def project_overviews(workspace: Workspace) -> list[ProjectOverview]:
 
 
 def overview_of(project: Project) -> ProjectOverview:
-    """One project's size and best mean score (on dev, else on test)."""
+    """One project's size and its best prompt's score (on dev, else on test)."""
     score, split = None, None
-    for split_name in ("dev", "test"):
-        best = project.best_candidate(split_name)
-        if best is not None:
-            score, split = project.mean_score(best.id, split_name)[0], split_name
-            break
+    best = best_prompt(project)
+    if best is not None:
+        split = next((s for s in ("dev", "test") if best.score(s) is not None), None)
+        score = best.score(split) if split else None
     return ProjectOverview(project.name, project.path, sum(project.split_counts().values()),
                            score, split)
 
@@ -298,14 +298,19 @@ def evaluate_instruction(project: Project, backend: Backend, instruction: str, *
 
 
 def prompt_card(project: Project, candidate: Candidate) -> dict:
-    """Everything needed to use a prompt elsewhere, with how well it did."""
+    """Everything needed to use a prompt elsewhere, with how well it did on which model,
+    and, for the project's best prompt, why it is the best."""
     settings = project.settings
     demos = project.examples(ids=candidate.demo_ids)
-    scores = {}
-    for split in ("dev", "test", "train"):
-        mean, n = project.mean_score(candidate.id, split)
-        if n:
-            scores[split] = {"score": round(mean, 4), "examples": n}
+    best = best_prompt(project)
+    if best is not None and best.candidate.id == candidate.id:
+        scored_on, why = best.model, best.why
+        found = best.scores
+    else:
+        scored_on, why = scored_model(project, candidate), None
+        found = prompt_scores(project, candidate, scored_on)
+    scores = {split: {"score": round(mean, 4), "examples": n}
+              for split, (mean, n) in found.items()}
     run = project.run(candidate.run_id) if candidate.run_id else None
     # A run may have scored its candidates in another template (OPRO's instruction
     # position); the card shows the one the scores belong to.
@@ -321,6 +326,8 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
         + "{input}" + template.suffix(),
         "metric": settings.metric,
         "scores": scores,
+        "scored_on": model_name(scored_on) if scored_on else None,
+        "why": why,
         "model": settings.task_model.describe(),
         "method": run.method if run else candidate.operation,
         "date": date.today().isoformat(),
@@ -339,41 +346,26 @@ def _card_markdown(card: dict) -> str:
               "## Scores", "", "| split | score | examples |", "|---|---|---|"]
     lines += [f"| {split} | {s['score']:.3f} | {s['examples']} |"
               for split, s in card["scores"].items()]
+    if card.get("scored_on"):
+        lines += ["", f"Scored on {card['scored_on']}."]
+    if card.get("why"):
+        lines += ["", "## Why this prompt", "", card["why"]]
     lines += ["", f"- Metric: `{card['metric']}`", f"- Model: {card['model']}",
               f"- Method: {card['method']}", f"- Date: {card['date']}", ""]
     return "\n".join(lines)
 
 
-def prompt_to_export(project: Project) -> Candidate | None:
-    """The prompt a user means by 'the best one': the one they marked as best; else the
-    pick of a finished run (the best on dev if several runs, the latest on a tie), since a
-    run may keep its starting prompt over a candidate that only looks better on a few dev
-    examples; else the best by dev score (else by test, else by train). None before
-    anything was scored."""
-    chosen = project.chosen_candidate()
-    if chosen is not None:
-        return chosen
-    picks = [run.best_candidate_id for run in project.runs()
-             if run.status == "finished" and run.best_candidate_id is not None]
-    if picks:
-        def dev_score(candidate_id: int) -> float:
-            mean, _ = project.mean_score(candidate_id, "dev")
-            return -1.0 if mean is None else mean
-
-        return project.candidate(max(picks, key=lambda i: (dev_score(i), i)))
-    return next((c for c in (project.best_candidate(s) for s in ("dev", "test", "train"))
-                 if c), None)
-
-
 def export_best(project: Project, out: str | Path, fmt: str | None = None,
                 candidate: Candidate | None = None) -> Path:
-    """Write a candidate, by default the best (`prompt_to_export`), as txt, md, json or
-    yaml."""
+    """Write a candidate, by default the project's best prompt (`best_prompt`), as txt, md,
+    json or yaml."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in BEST_FORMATS:
         raise ProjectError(f"Prompts export as {', '.join(BEST_FORMATS)}, not {fmt!r}.")
-    candidate = candidate or prompt_to_export(project)
+    if candidate is None:
+        best = best_prompt(project)
+        candidate = best.candidate if best else None
     if candidate is None:
         raise ProjectError("Nothing to export yet: evaluate or optimize a prompt first.")
     card = prompt_card(project, candidate)

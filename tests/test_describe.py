@@ -105,8 +105,16 @@ def test_every_ending_is_said(status, words):
 def test_a_run_that_keeps_the_starting_prompt_says_so():
     text = describe.ending("finished", 0.9, 1.0, 1.0, kept_start=True)
     assert text == ("Finished. Nothing the run found did clearly better than your starting "
-                    "prompt, so it keeps that one (90% on the dev examples and 100% on the "
-                    "test examples).")
+                    "prompt, so it keeps that one. It scores 90% on the dev examples and 100% "
+                    "on the test examples. See the Results page.")
+
+
+def test_a_run_gives_its_reason_before_its_scores():
+    reason = "Your instruction was kept; the new examples raised dev from 0.31 to 0.62."
+    text = describe.ending("finished", 0.62, 0.58, 0.25, reason=reason)
+    assert text.startswith(f"Finished. {reason} The best prompt scores 62% on the dev "
+                           "examples and 58% on the test examples.")
+    assert "33 points gained" in text
 
 
 def test_a_worse_prompt_is_said_plainly():

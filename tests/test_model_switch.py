@@ -36,7 +36,7 @@ def test_the_best_prompt_on_dev_is_carried_with_its_demos(project) -> None:
     Evaluator(project, NamedModel("old", first_letter)).evaluate(good, project.examples("dev"))
     prompt = prompt_to_carry(project)
     assert prompt == CarriedPrompt("Say the first letter.", (1, 2), good.id, is_best=True)
-    assert prompt.describe() == "the best prompt so far (by its dev score, with 2 worked examples)"
+    assert prompt.describe() == "the project's best prompt, with 2 worked examples"
 
 
 def test_nothing_to_carry_without_any_prompt(workspace) -> None:

@@ -15,6 +15,7 @@ from optimize_support import (
 )
 
 from promptstudio import reports, workflows
+from promptstudio.best_prompt import best_prompt
 from promptstudio.optimize.events import CandidateCreated, CandidateScored, RunFinished
 from promptstudio.reports import CandidateResult, RunResults, SplitScore
 
@@ -197,23 +198,30 @@ def test_export_names_are_safe():
     assert reports.export_name("Éléphants", "candidates", "csv") == "Éléphants-candidates.csv"
 
 
-def test_the_prompt_to_export_is_the_users_choice_else_the_runs_pick(finished):
+def test_the_best_prompt_is_the_users_choice_else_the_runs_pick(finished):
     project, run_id, _ = finished
     best = project.run(run_id).best_candidate_id
-    assert workflows.prompt_to_export(project).id == best
+    chosen = best_prompt(project)
+    assert chosen.candidate.id == best and chosen.source == "run"
+    assert chosen.why.startswith(f"The pick of run {run_id} (ProTeGi")
+    assert chosen.why.endswith(project.run(run_id).choice["reason"])
     project.update_run(run_id, best_candidate_id=RunResults.load(project, run_id).start.id)
-    assert workflows.prompt_to_export(project).id != best, "the run's pick, not the best dev"
+    assert best_prompt(project).candidate.id != best, "the run's pick, not the best dev"
     project.choose_candidate(best)
-    assert workflows.prompt_to_export(project).id == best
+    chosen = best_prompt(project)
+    assert chosen.candidate.id == best and chosen.why == "You marked it as the best prompt."
 
 
-def test_without_a_finished_run_the_best_dev_score_is_exported(workspace):
+def test_without_a_finished_run_the_best_dev_score_is_the_best_prompt(workspace):
     project = letters_project(workspace)
-    assert workflows.prompt_to_export(project) is None
+    assert best_prompt(project) is None
     model = ScriptedModel(letters_task, letters_optimizer)
     workflows.evaluate_instruction(project, model, "Answer.")
     good = workflows.evaluate_instruction(project, model, "Give the first letter.")
-    assert workflows.prompt_to_export(project).instruction == "Give the first letter."
+    chosen = best_prompt(project)
+    assert chosen.candidate.instruction == "Give the first letter."
+    assert chosen.why.startswith("No run has finished yet")
+    assert chosen.model == model.model_id and chosen.scores["dev"] == (1.0, 10)
     assert good.evaluations
     project.close()
 

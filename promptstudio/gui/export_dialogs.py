@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from promptstudio import reports, workflows
+from promptstudio.best_prompt import best_prompt
 from promptstudio.gui import messages
 from promptstudio.gui.trajectory_plot import TrajectoryPlot
 from promptstudio.reports import RunResults
@@ -68,8 +69,9 @@ def ask_save_path(parent: QWidget, title: str, suggested_name: str,
 
 def export_prompt(parent: QWidget, project: Project,
                   candidate: Candidate | None = None) -> Path | None:
-    """Save a prompt (by default the one marked as best, else the best by dev score)."""
-    best = workflows.prompt_to_export(project)
+    """Save a prompt (by default the project's best prompt, `best_prompt`)."""
+    chosen = best_prompt(project)
+    best = chosen.candidate if chosen else None
     candidate = candidate or best
     if candidate is None:
         messages.inform(parent, "Nothing to export yet",

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from promptstudio import reports, workflows
+from promptstudio import reports
+from promptstudio.best_prompt import best_prompt
 from promptstudio.gui import export_dialogs, messages
 from promptstudio.gui.candidate_detail import CandidateDetail, CompareDialog
 from promptstudio.gui.candidates_model import (
@@ -56,6 +57,7 @@ from promptstudio.gui.candidates_model import (
 from promptstudio.gui.state import AppState
 from promptstudio.gui.trajectory_plot import TrajectoryPlot, run_color
 from promptstudio.optimize.events import Event, RunFinished, StepStarted
+from promptstudio.optimize.selection import Choice
 from promptstudio.reports import CandidateResult, RunResults
 from promptstudio.store.records import Run
 
@@ -369,7 +371,12 @@ class ResultsPage(QWidget):
             if run.id in self.results:
                 results = self.results[run.id]
                 scores[run.id] = (results.best_score("dev"), results.test_score)
+            elif project is not None and run.best_candidate_id is not None and run.choice:
+                choice = Choice.from_json(run.choice)
+                scores[run.id] = (choice.score(run.best_candidate_id, "dev"),
+                                  choice.score(run.best_candidate_id, "test"))
             elif project is not None and run.best_candidate_id is not None:
+                # A run finished before runs recorded their choice (schema 4).
                 scores[run.id] = (project.mean_score(run.best_candidate_id, "dev")[0],
                                   project.mean_score(run.best_candidate_id, "test")[0])
         self.run_list.fill(runs, scores, self._shown)
@@ -631,31 +638,22 @@ class ResultsPage(QWidget):
         if live:
             return
         try:
-            best = workflows.prompt_to_export(project)
+            best = best_prompt(project)
         except Exception as exc:
             messages.show_error(self, exc)
             return
         if best is None:
             self.summary.setText("No prompt has been scored yet.")
             return
-        chosen = project.chosen_candidate()
-        if chosen is not None and chosen.id == best.id:
-            why = "marked as best by you"
-        elif best.run_id is not None and project.run(best.run_id).best_candidate_id == best.id:
-            why = f"the pick of run {best.run_id}"
-        else:
-            why = "best dev score"
-        scores = []
-        for split in ("dev", "test"):
-            mean, count = project.mean_score(best.id, split)
-            if count:
-                scores.append(f"{split} {mean:.2f}")
-        text = " ".join(best.instruction.split())
+        candidate = best.candidate
+        text = " ".join(candidate.instruction.split())
         if len(text) > 140:
             text = text[:139] + "…"
+        demos = len(candidate.demo_ids)
+        shown = f" with {demos} example{'s' if demos != 1 else ''}" if demos else ""
         self.summary.setText(
-            f"<b>Best prompt: #{best.id}</b> ({why}; {', '.join(scores) or 'not scored'}) — "
-            f"“{html.escape(text)}”")
+            f"<b>Best prompt: #{candidate.id}</b>{shown} ({best.scores_text()}) — "
+            f"“{html.escape(text)}”<br>{html.escape(best.why)}")
 
     # -- export (also in the File menu) -----------------------------------------------
 

@@ -688,7 +688,7 @@ class RunPage(QWidget):
         if finished is None or status != "finished":
             return describe.ending(status)
         return describe.ending(status, finished.dev_score, finished.test_score,
-                               finished.baseline_test_score,
+                               finished.baseline_test_score, reason=finished.reason,
                                kept_start=self._is_start(finished.best_candidate_id))
 
     def _is_start(self, candidate_id: int | None) -> bool:

@@ -297,7 +297,7 @@ def event_line(event: events.Event) -> str | None:
         return event.text
     if isinstance(event, events.RunFinished):
         return ending(event.status, event.dev_score, event.test_score,
-                      event.baseline_test_score)
+                      event.baseline_test_score, reason=event.reason)
     return None
 
 
@@ -329,21 +329,29 @@ STATUS_WORDS = {"pending": "not started yet", "running": "interrupted", "paused"
 
 
 def ending(status: str, dev_score: float | None = None, test_score: float | None = None,
-           baseline_test_score: float | None = None, *, kept_start: bool = False) -> str:
-    """How a run ended, in a sentence or two. `kept_start`: the best prompt is the one the
-    run started from, since nothing it found did clearly better on dev."""
+           baseline_test_score: float | None = None, *, reason: str = "",
+           kept_start: bool = False) -> str:
+    """How a run ended, in a sentence or a few: why its best prompt is the one chosen
+    (`reason`, from `selection.Choice`), and what it scores on test against the start.
+    `kept_start`: the best prompt is the one the run started from."""
     if status == "finished":
-        scores = []
-        if dev_score is not None:
-            scores.append(f"{percent(dev_score)} on the dev examples")
-        if test_score is not None:
-            scores.append(f"{percent(test_score)} on the test examples")
+        text = "Finished."
+        if reason:
+            text += " " + reason
+        elif kept_start:
+            text += (" Nothing the run found did clearly better than your starting prompt, "
+                     "so it keeps that one.")
         if kept_start:
-            text = ("Finished. Nothing the run found did clearly better than your starting "
-                    "prompt, so it keeps that one")
-            return text + (f" ({' and '.join(scores)})." if scores else ".")
-        text = ("Finished. The best prompt scores " + " and ".join(scores) + "."
-                if scores else "Finished.")
+            scores = [f"{percent(s)} on the {split} examples"
+                      for s, split in ((dev_score, "dev"), (test_score, "test"))
+                      if s is not None]
+            if scores:
+                text += f" It scores {' and '.join(scores)}."
+            return text + " See the Results page."
+        scores = [f"{percent(s)} on the {split} examples"
+                  for s, split in ((dev_score, "dev"), (test_score, "test")) if s is not None]
+        if scores:
+            text += " The best prompt scores " + " and ".join(scores) + "."
         if test_score is not None and baseline_test_score is not None:
             change = round(100 * (test_score - baseline_test_score))
             text += f" Your starting prompt scored {percent(baseline_test_score)} on test: "

@@ -400,6 +400,12 @@ class Project:
             )
         return found
 
+    def evaluation_models(self, candidate_id: int) -> dict[str, int]:
+        """How many evaluations of this candidate each model made."""
+        return dict(self.conn.execute(
+            "SELECT model, COUNT(*) FROM evaluation WHERE candidate_id = ? GROUP BY model",
+            (candidate_id,)).fetchall())
+
     def mean_score(self, candidate_id: int, split: str, model: str | None = None
                    ) -> tuple[float | None, int]:
         """Mean score of a candidate over the evaluated examples of a split, and their count."""
@@ -474,6 +480,7 @@ class Project:
             llm_calls=row["llm_calls"], tokens=row["tokens"], seconds=row["seconds"],
             rejected_candidates=row["rejected_candidates"], error=row["error"],
             created=row["created"], choice=json.loads(row["choice"]) if row["choice"] else None,
+            task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
         )
 
     def runs(self) -> list[Run]:

@@ -110,3 +110,5 @@ class Run:
     choice: dict | None = None
     """How the run chose its best prompt and why (`optimize.selection.Choice`), once it
     finished."""
+    task_model: ModelConfig = field(default_factory=ModelConfig)
+    """The project's task model when the run was created."""

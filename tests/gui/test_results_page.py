@@ -238,7 +238,7 @@ def test_mark_as_best_is_shown_and_used_by_export(state, letters, page, monkeypa
     assert state.project.chosen_candidate().id == child_id
     row = page.model.row_of(child_id)
     assert page.model.index(row, BEST).data().startswith("★ yours")
-    assert "marked as best by you" in page.summary.text()
+    assert "You marked it as the best prompt." in page.summary.text()
     assert page.detail.best_button.text() == "Unmark as best"
 
     save = SaveAs(monkeypatch, tmp_path / "chosen.json")

@@ -100,7 +100,7 @@ def test_replacing_the_starting_instruction_asks_first(qtbot, state, letters, mo
     Evaluator(letters, models[0]).evaluate(best, letters.examples("dev"))
     dialog = open_dialog(qtbot, state)
     assert dialog.prompt_text.toPlainText() == "Reply with the word's first letter."
-    assert "best prompt so far" in dialog.prompt_source.plain
+    assert "the project's best prompt" in dialog.prompt_source.plain
     choose_server(dialog)
     answers.replies = [False]
     assert dialog.switch_and_run() is None

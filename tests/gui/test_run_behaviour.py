@@ -148,7 +148,9 @@ def test_a_run_pauses_resumes_and_finishes_from_the_page(page, qtbot, state):
     log = page.log.toPlainText()
     assert log.startswith("Resuming")
     assert "Step 3 of 3" in log and "Finished." in log
-    assert "Finished. The best prompt scores 100% on the dev examples" in page.outcome.text()
+    outcome = page.outcome.text()
+    assert outcome.startswith("Finished. " + state.project.run(run_id).choice["reason"])
+    assert "The best prompt scores 100% on the dev examples" in outcome
     assert page.progress.value() == page.progress.maximum()
     assert page.unfinished.count() == 0
     assert best_of(state.project, run_id) == uninterrupted_best(state.workspace, "copy")
