@@ -241,10 +241,11 @@ def test_logprob_scoring_ranks_by_the_likelihood_of_the_reference_answer(workspa
     project = letters_project(workspace)
     model = LikelihoodModel()
     _, outcome, _ = run_ape(project, model, overrides={"score_by": "logprob", "mc_rounds": 0})
-    assert model.scored, "the search scored continuations"
+    answers_scored = [(p, c) for p, c in model.scored if "Input: " in p]
+    assert answers_scored, "the search scored continuations"
     train_outputs = {x.output for x in project.examples("train")}
     assert all(len(c) == 1 and c[0][0] == " " and c[0][1:] in train_outputs
-               for _, c in model.scored), "the reference answer, after one space"
+               for _, c in answers_scored), "the reference answer, after one space"
     answers = [p for p in model.prompts if p.startswith("Instruction: ")]
     # Answers only to choose and report: the 2 finalists and the start on the 4 select rows
     # of dev, the winner and the start on the 6 confirm rows, and both on test.
@@ -298,7 +299,7 @@ def test_a_budget_spent_mid_race_leaves_the_leaders_as_finalists(workspace):
                                      " add a dot", " write the first letter of the word"])
     overrides = {"selection": "ucb", "score_by": "logprob", "ucb_budget": 40, "ucb_batch": 2,
                  "mc_rounds": 0}
-    budget = search_budget(project, 22)
+    budget = search_budget(project, 22 + 6)  # and the gate's likelihood of 5 guesses and the start
     _, outcome, events = run_ape(project, model, overrides=overrides, budget=budget)
     assert any(f"budget of {budget.max_calls} model calls" in getattr(e, "text", "")
                for e in events)
@@ -353,7 +354,7 @@ def test_the_projected_cost_covers_what_a_run_spends(workspace, preset, selectio
     plan = runner.plan(project, "ape", preset=preset, overrides={"selection": selection})
     run = runner.create_run(project, plan, preset=preset, seed=0, budget=Budget())
     outcome = runner.execute(project, run.id, model, model)
-    spent = len(model.prompts)
+    spent = len(model.prompts) + len(model.scored)  # answers, and the gate's likelihoods
     assert 0.6 * plan.projected_calls <= spent <= plan.projected_calls
     if selection == "stages":
         assert outcome.requested_calls == spent, "the funnel asks for no answer twice"

@@ -18,7 +18,7 @@ from task_data import data_project
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
-from promptstudio.optimize.events import Message, Progress
+from promptstudio.optimize.events import CandidateRejected, Message, Progress
 from promptstudio.optimize.opro import POSITIONS
 
 STEPS = 3
@@ -39,7 +39,8 @@ def letter_task(instruction: str, word: str) -> str:
 
 
 def proposals(prompt: str, call: int) -> str:
-    """Eight replies a step: three usable and new, two repeats, three unusable."""
+    """Eight replies a step: two usable and new, two repeats, three unusable, and a ramble
+    that the readability gate sets aside."""
     step, index = divmod(call - 1, 8)
     take = step + 1
     return [
@@ -120,12 +121,15 @@ def test_repeats_are_skipped_and_unusable_replies_counted(workspace):
     events = []
     project, model, run, outcome = run_opro(workspace, listener=events.append)
     created = [c for c in project.candidates(run.id) if c.operation == "opro"]
-    assert len(created) == 3 * STEPS
+    assert len(created) == 2 * STEPS
     assert len({c.instruction for c in created}) == len(created)
-    assert outcome.rejected_candidates == 3 * STEPS
+    assert outcome.rejected_candidates == 4 * STEPS
     assert [e.text for e in events if isinstance(e, Message) and e.text.startswith("Step")] == [
-        f"Step {s}: 8 replies, 3 new instructions, 2 repeated, 3 unusable."
+        f"Step {s}: 8 replies, 2 new instructions, 2 repeated, 4 unusable."
         for s in range(1, STEPS + 1)]
+    rambles = [e for e in events if isinstance(e, CandidateRejected)
+               and e.text.startswith("Well, one could try")]
+    assert len(rambles) == STEPS and {e.rule for e in rambles} == {"length"}
     on_train = [p for p in model.prompts if p.startswith("Instruction: ")
                 and p.rsplit("Input: ", 1)[1].split("\n")[0] in WORDS[:20]]
     assert len(on_train) == len(set(on_train)) == (1 + len(created)) * 16

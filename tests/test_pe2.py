@@ -18,7 +18,7 @@ from task_data import data_project
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
-from promptstudio.optimize.events import CandidateCreated, Progress
+from promptstudio.optimize.events import CandidateCreated, CandidateRejected, Progress
 
 START = "Name a letter."
 REASONING = "The model wrote the last letter; the prompt never says which letter to give."
@@ -51,8 +51,9 @@ class Optimizer:
         if "Now the second step" not in prompt:
             return " " + REASONING
         current = CURRENT.search(prompt).group(1)
+        more = "Give the first letter." if "first letter" not in current else "Be brief."
         replies = [
-            f"{current} Give the first letter.<END>",
+            f"{current} {more}<END>",
             "<START>Repeat the word.<END>",
             "",
             "<START>Reply with {input} unchanged.<END>",
@@ -164,9 +165,11 @@ def test_unusable_and_repeated_proposals_make_no_candidates(workspace):
     project, model, run, outcome = run_pe2(workspace, steps=1, n=1, m=7,
                                            listener=events.append)
     made = [c.instruction for c in project.candidates(run.id) if c.operation == "pe2"]
-    assert made == [f"{START} Give the first letter.", "Repeat the word.",
-                    f"Well, there are many ways to go about this, {START}, hard to say really"]
-    assert outcome.rejected_candidates == 3
+    assert made == [f"{START} Give the first letter.", "Repeat the word."]
+    assert outcome.rejected_candidates == 4
+    rambling = next(e for e in events if isinstance(e, CandidateRejected)
+                    and e.text.startswith("Well, there are many ways"))
+    assert rambling.rule == "length", "the readability gate sets the ramble aside"
     assert len([e for e in events if isinstance(e, CandidateCreated)]) == len(made)
     scored = {p.split("\n", 1)[0] for p in model.prompts if p.startswith("Instruction: ")}
     assert f"Instruction: {START}" in scored and len(scored) == 1 + len(made)

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from promptstudio.evaluation import Evaluator, label_continuation
-from promptstudio.llm.base import Backend, Cancelled, CancelToken, GenerationParams
+from promptstudio.llm.base import (
+    Backend,
+    Cancelled,
+    CancelToken,
+    GenerationParams,
+    ScoringUnsupported,
+)
 from promptstudio.llm.cache import CachedBackend
+from promptstudio.optimize import gate, meta_prompts
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.events import (
     BestChanged,
@@ -125,6 +134,9 @@ class RunContext:
         self.scores: dict[int, Scores] = {}
         self.finalists: list[Candidate] = []
         self.rejected = 0
+        self.set_aside: Counter[str] = Counter()
+        """Candidates the readability gate set aside, by rule (`gate.RULES`)."""
+        self._gate: gate.Gate | None = None
         self.calls = 0
         self.tokens = 0
         self.projected_calls = projected_calls
@@ -258,14 +270,21 @@ class RunContext:
                       parents: Sequence[Candidate] = (), demo_ids: Sequence[int] | None = None,
                       origin: str = "", meta: dict | None = None,
                       clean: bool = True) -> Candidate | None:
-        """A candidate from model-written text, or None (counted) when the text is unusable:
-        empty, too long, echoing the template, or a copy of the base prompt's demos."""
+        """A candidate from model-written text, or None (counted, and announced with its
+        reason) when the text is unusable or the readability gate (`gate`) sets it aside.
+        `clean=False` takes the text as it is: an instruction already in the run."""
         instruction = text
         if clean:
             instruction, reason = clean_instruction(text, MAX_INSTRUCTION_CHARS)
-            if instruction is None:
+            rule = ("" if not reason else "empty" if reason == "empty" else
+                    gate.LENGTH if reason.startswith("longer") else gate.MARKUP)
+            if instruction is not None:
+                found = self.gate.check(instruction)
+                rule, reason = (found.rule, found.reason) if found else ("", "")
+            if rule:
                 self.rejected += 1
-                self.emit(CandidateRejected(self.run.id, text[:200], reason))
+                self.set_aside[rule] += 1
+                self.emit(CandidateRejected(self.run.id, text[:200], reason, rule))
                 return None
         demos = self.base.demo_ids if demo_ids is None else tuple(demo_ids)
         candidate = self.project.add_candidate(
@@ -274,6 +293,37 @@ class RunContext:
         self.emit(CandidateCreated(self.run.id, candidate.id, candidate.instruction,
                                    candidate.operation, candidate.parent_ids, self.step))
         return candidate
+
+    @property
+    def gate(self) -> gate.Gate:
+        """The readability gate for this run's written candidates, made on first use."""
+        if self._gate is None:
+            settings = self.settings
+            allowed = [settings.task_description,
+                       *(f"{e.input} {e.output}" for e in self._all_train)]
+            labels = re.findall(r"(?m)^\s*([A-Za-z][\w ]{0,20}?)\s*:", self.template.text)
+            written = [meta_prompts.load(name, self.project) for name in meta_prompts.NAMES]
+            self._gate = gate.Gate(self.start.instruction, meta_prompts=written,
+                                   allowed=allowed, labels=labels,
+                                   max_words=int(self.run.params.get("max_words")
+                                                 or gate.MAX_WORDS),
+                                   log_likelihood=self._log_likelihood)
+        return self._gate
+
+    def _log_likelihood(self, text: str) -> float | None:
+        """Mean log-probability per token of an instruction, where the template puts it,
+        under the task model; None when the model cannot score text."""
+        before = self.template.text.partition("{instruction}")[0]
+        prefix = re.sub(r"\{\w+\}", "", before).rstrip()
+        continuation = f" {text}" if prefix else text
+        try:
+            [scored] = self.task.score(prefix, [continuation], self.control.token)
+        except ScoringUnsupported:
+            return None
+        except Cancelled:
+            raise Stopped(self.control.reason) from None
+        self._count(1, scored.n_tokens)
+        return scored.mean_logprob
 
     # -- evaluation -------------------------------------------------------------------
 

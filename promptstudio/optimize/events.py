@@ -43,6 +43,8 @@ class CandidateCreated(Event):
 class CandidateRejected(Event):
     text: str
     reason: str
+    rule: str = ""
+    """Which rule set it aside: "empty", or one of the readability gate's (`gate.RULES`)."""
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,8 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
         calls += follow.projected_calls(follow_params, data)
         written += follow.projected_optimizer_calls(follow_params, data)
     calls, written = calls * turns, written * turns
+    # The readability gate scores each written candidate's likelihood once, and the start's.
+    calls += written + (1 if written else 0)
     final = final_calls(data)
     calls += final
     if cost is None:
