@@ -6,9 +6,12 @@ same preset and seed from the same plain starting instruction, and the report gi
 starting prompt's test score beside each method's. The starting prompt is the plain
 instruction with 3 demonstrations drawn from train (seeded), as every run starts.
 
-    python benchmarks/optimizers.py [--tasks a,b] [--methods x,y] [--preset quick]
+    python benchmarks/optimizers.py [--tasks a,b] [--methods x,y|default] [--preset quick]
         [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos [--turns N]] [--json]
         [--rows rows.jsonl] [--write docs/benchmarks.md]
+
+`--methods default` runs what PromptStudio proposes for the bundled optimizer model
+(`optimize.proposal`), as `promptstudio optimize NAME` with no method does.
 
 With `--rows`, each finished run is appended to that file as one JSON line, and runs
 already in it are not run again: a long benchmark can be stopped and picked up later.
@@ -27,17 +30,24 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from promptstudio.dataio import Row  # noqa: E402
+from promptstudio.llm.config import ModelConfig  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
 from promptstudio.optimize import estimate, runner  # noqa: E402
 from promptstudio.optimize.budget import Budget  # noqa: E402
-from promptstudio.optimize.events import CandidateRejected, Event  # noqa: E402
+from promptstudio.optimize.events import (  # noqa: E402
+    CandidateCreated,
+    CandidateRejected,
+    Event,
+)
 from promptstudio.optimize.method import methods  # noqa: E402
+from promptstudio.optimize.proposal import propose  # noqa: E402
 from promptstudio.store.records import ProjectSettings  # noqa: E402
 from promptstudio.store.workspace import Workspace  # noqa: E402
 
@@ -103,28 +113,43 @@ def make_project(workspace: Workspace, folder: Path, task: str, method: str, arg
     return project
 
 
-def run_one(workspace, folder, task, method, backend, args) -> dict:
+def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     project = make_project(workspace, folder, task, method, args)
-    plan = runner.plan(project, method, preset=args.preset, then=args.then, turns=args.turns,
+    plan = runner.plan(project, method, preset=args.preset, then=then, turns=args.turns,
                        cost=estimate.call_cost(project, backend.throughput()))
     run = runner.create_run(project, plan, preset=args.preset, seed=args.seed, budget=Budget())
     rejected_examples: list[str] = []
+    set_aside: Counter[str] = Counter()
+    written = 0
 
     def listen(event: Event) -> None:
-        if isinstance(event, CandidateRejected) and len(rejected_examples) < 3:
-            rejected_examples.append(f"{event.reason}: {event.text[:80]!r}")
+        nonlocal written
+        if isinstance(event, CandidateCreated) and event.operation not in (
+                "start", "demo", "ablation"):
+            written += 1
+        if isinstance(event, CandidateRejected):
+            set_aside[event.rule or "other"] += 1
+            if len(rejected_examples) < 3:
+                rejected_examples.append(f"{event.reason}: {event.text[:80]!r}")
 
     started = time.perf_counter()
     outcome = runner.execute(project, run.id, backend, backend, listener=listen)
     minutes = (time.perf_counter() - started) / 60
+    choice = outcome.choice
     row = {
-        "task": task, "method": runner.run_label(method, args.then, args.turns),
+        "task": task, "method": runner.run_label(method, then, args.turns),
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
         "estimated_minutes": round(plan.projected_seconds / 60, 1),
+        "start_instruction": project.settings.instruction,
         "best_instruction": outcome.best.instruction if outcome.best else None,
         "best_demos": len(outcome.best.demo_ids) if outcome.best else None,
+        "kept": choice.kind, "why": choice.reason,
+        "select_rows": choice.select_rows, "confirm_rows": choice.confirm_rows,
+        "start_scores": choice.scores.get(str(choice.start), {}),
+        "pick_scores": choice.scores.get(str(choice.picked), {}),
+        "set_aside": dict(set_aside), "written": written,
         "rejected_examples": rejected_examples,
         "written_examples": [f"{c.operation}: {c.instruction[:120]!r}"
                              for c in project.candidates(run.id)
@@ -134,46 +159,98 @@ def run_one(workspace, folder, task, method, backend, args) -> dict:
     return row
 
 
-def _cell(text: str | None, limit: int = 100) -> str:
-    """A prompt as one markdown table cell: quoted, one line, no pipes, cut short."""
-    if text is None:
-        return "-"
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return repr(flat if len(flat) <= limit else flat[:limit] + "…")
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _part(scores: dict, part: str) -> str:
+    return _score(scores.get(part))
 
 
 def report(rows: list[dict], args, command: str) -> str:
+    """The benchmark as Markdown: what each method gained on test, how often its pick fell
+    below the start, what the readability gate set aside, and every run in detail."""
     methods_run = sorted({r["method"] for r in rows})
     tasks = sorted({r["task"] for r in rows})
     by = {(r["task"], r["method"]): r for r in rows}
-    lines = ["| task | start (test) | " + " | ".join(methods_run) + " |",
-             "|---|---|" + "---|" * len(methods_run)]
+    default = propose(ModelConfig()).label
+    lines = ["| | " + " | ".join(m + (" (default)" if m == default else "")
+                                  for m in methods_run) + " |",
+             "|---|" + "---|" * len(methods_run)]
+
+    def summary(name: str, cell) -> None:
+        cells = []
+        for m in methods_run:
+            runs = [r for r in rows if r["method"] == m and r["test"] is not None]
+            cells.append(cell(runs) if runs else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    summary("tasks", lambda runs: str(len(runs)))
+    summary("start, mean test", lambda runs: f"{mean([r['baseline_test'] for r in runs]):.3f}")
+    summary("pick, mean test", lambda runs: f"{mean([r['test'] for r in runs]):.3f}")
+    summary("**gain (points)**", lambda runs: (
+        f"**{100 * mean([r['test'] - r['baseline_test'] for r in runs]):+.1f}**"))
+    summary("tasks above / below start", lambda runs: (
+        f"{sum(r['test'] > r['baseline_test'] + 1e-9 for r in runs)} / "
+        f"{sum(r['test'] < r['baseline_test'] - 1e-9 for r in runs)}"))
+    summary("share below start", lambda runs: (
+        f"{100 * sum(r['test'] < r['baseline_test'] - 1e-9 for r in runs) / len(runs):.0f}%"))
+    summary("worst task (points)", lambda runs: (
+        f"{100 * min(r['test'] - r['baseline_test'] for r in runs):+.0f}"))
+    summary("pick: start / found / new examples", lambda runs: " / ".join(
+        str(sum(r.get("kept") == kind for r in runs))
+        for kind in ("start", "found", "new demonstrations")))
+    all_runs = [r for r in rows if r["test"] is not None]
+    below = sum(r["test"] < r["baseline_test"] - 1e-9 for r in all_runs)
+    lines += ["", f"All runs: {below} of {len(all_runs)} picks score below their start on "
+              f"test ({100 * below / max(len(all_runs), 1):.0f}%).", ""]
+
+    lines += ["### Test score by task", "",
+              "| task | start | " + " | ".join(methods_run) + " |",
+              "|---|---|" + "---|" * len(methods_run)]
     for task in tasks:
         base = next(r["baseline_test"] for r in rows if r["task"] == task)
-        cells = [f"{by[(task, m)]['test']:.2f}" if (task, m) in by else "-"
-                 for m in methods_run]
-        lines.append(f"| {task} | {base:.2f} | " + " | ".join(cells) + " |")
-    bases = {r["task"]: r["baseline_test"] for r in rows}
-    mean_base = sum(bases.values()) / len(bases)
-    means, gains, record = [], [], []
+        cells = [_score(by[(task, m)]["test"]) if (task, m) in by else "-" for m in methods_run]
+        lines.append(f"| {task} | {_score(base)} | " + " | ".join(cells) + " |")
+
+    rules = sorted({rule for r in rows for rule in r.get("set_aside", {})})
+    lines += ["", "### What the readability gate set aside, by rule (all tasks)", "",
+              "| method | written and kept | set aside | " + " | ".join(rules) + " |",
+              "|---|---|---|" + "---|" * len(rules)]
     for m in methods_run:
         runs = [r for r in rows if r["method"] == m]
-        mean = sum(r["test"] for r in runs) / len(runs)
-        start = sum(r["baseline_test"] for r in runs) / len(runs)
-        means.append(f"{mean:.3f}" + (f" ({len(runs)} tasks)" if len(runs) < len(tasks) else ""))
-        gains.append(f"{100 * (mean - start):+.1f}")
-        won = sum(r["test"] > r["baseline_test"] + 1e-9 for r in runs)
-        lost = sum(r["test"] < r["baseline_test"] - 1e-9 for r in runs)
-        record.append(f"{won} / {lost}")
-    lines.append(f"| **mean** | {mean_base:.3f} | " + " | ".join(means) + " |")
-    lines.append("| **gain (points)** | | " + " | ".join(gains) + " |")
-    lines.append("| **tasks above / below start** | | " + " | ".join(record) + " |")
-    lines += ["", "| task | method | calls | tokens | minutes | rejected | demos | "
-              "best instruction |", "|---|---|---|---|---|---|---|---|"]
+        counts = Counter()
+        for r in runs:
+            counts.update(r.get("set_aside", {}))
+        written = sum(r.get("written", 0) for r in runs)
+        lines.append(f"| {m} | {written} | {sum(counts.values())} | "
+                     + " | ".join(str(counts.get(rule, 0)) for rule in rules) + " |")
+
+    lines += ["", "### Every run: the start's and the pick's scores", "",
+              "Select: the third of dev the finalists are compared on; confirm: the two "
+              "thirds kept from the search, where the pick must beat the start.", "",
+              "| task | method | start select / confirm / test | pick select / confirm / test "
+              "| pick | calls | minutes |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['task']} | {r['method']} | {r['llm_calls']} | {r['tokens']} | "
-                     f"{r['minutes']} | {r['rejected']} | {r.get('best_demos', '-')} | "
-                     f"{_cell(r['best_instruction'])} |")
+        start, pick = r.get("start_scores", {}), r.get("pick_scores", {})
+        lines.append(
+            f"| {r['task']} | {r['method']} | {_part(start, 'select')} / "
+            f"{_part(start, 'confirm')} / {_score(r['baseline_test'])} | "
+            f"{_part(pick, 'select')} / {_part(pick, 'confirm')} / {_score(r['test'])} | "
+            f"{r.get('kept', '-')} | {r['llm_calls']} | {r['minutes']} |")
+
+    changed = [r for r in rows if r.get("best_instruction")
+               and r["best_instruction"] != r.get("start_instruction")]
+    lines += ["", "### Every best instruction that differs from the start", ""]
+    if not changed:
+        lines.append("None: every run kept the user's instruction (with new examples or not).")
+    for r in changed:
+        lines.append(f"- **{r['task']}, {r['method']}**: “{r['best_instruction']}” "
+                     f"(start: “{r['start_instruction']}”). {r.get('why', '')}")
+
     lines += ["", f"Preset {args.preset}, seed {args.seed}, train {args.train}, dev {args.dev}, "
               f"test {args.test} rows per task; bundled model, {os.cpu_count()} cores, "
               f"{platform.machine()}, Python {platform.python_version()}.",
@@ -202,7 +279,9 @@ def main() -> int:
     folder = Path(args.data)
     tasks = (args.tasks.split(",") if args.tasks
              else list(json.loads((folder / "tasks.json").read_text())))
-    chosen = args.methods.split(",") if args.methods else methods()
+    default = propose(ModelConfig())
+    chosen = [(default.method, default.then) if name == "default" else (name, args.then)
+              for name in (args.methods.split(",") if args.methods else methods())]
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="ps-optbench-projects-")))
     backend = LocalBackend()
     rows_file = Path(args.rows) if args.rows else None
@@ -210,10 +289,10 @@ def main() -> int:
             if rows_file and rows_file.exists() else [])
     done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
-        for method in chosen:
-            if (task, runner.run_label(method, args.then, args.turns)) in done:
+        for method, then in chosen:
+            if (task, runner.run_label(method, then, args.turns)) in done:
                 continue
-            row = run_one(workspace, folder, task, method, backend, args)
+            row = run_one(workspace, folder, task, method, then, backend, args)
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
             if rows_file:

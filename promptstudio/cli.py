@@ -24,6 +24,7 @@ from promptstudio.optimize import estimate, events, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.method import methods as method_names
+from promptstudio.optimize.proposal import propose
 from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import ProjectError
 from promptstudio.store.records import SPLITS
@@ -266,7 +267,10 @@ def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> in
             f"promptstudio resume {settings.name}:{run_id}")
         return 1
     if args.json:
-        print(json.dumps(outcome.as_json(project)))
+        run = project.run(run_id)
+        print(json.dumps({"method": run.method, "then": run.params.get("then"),
+                          "turns": int(run.params.get("turns") or 1), "preset": run.preset,
+                          **outcome.as_json(project)}))
         return 0
     best = outcome.best
     print(f"Best instruction: {best.instruction if best else '-'}")
@@ -274,6 +278,8 @@ def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> in
         print(f"With {len(best.demo_ids)} demonstrations: examples {list(best.demo_ids)}")
     print(f"dev score: {_fmt(outcome.dev_score)}   test score: {_fmt(outcome.test_score)}   "
           f"starting prompt on test: {_fmt(outcome.baseline_test_score)}")
+    if outcome.choice is not None:
+        print(f"Why: {outcome.choice.reason}")
     print(f"model calls: {outcome.llm_calls}, tokens: {outcome.tokens}, "
           f"seconds: {outcome.seconds:.0f}, rejected candidates: "
           f"{outcome.rejected_candidates}")
@@ -292,10 +298,23 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             project.update_settings(optimizer_model=parse_model_spec(
                 args.optimizer_model, settings.optimizer_model))
         overrides = dict(_parse_setting(item) for item in args.set or [])
+        method, then, preset = args.method, args.then, args.preset or "quick"
+        if method is None:
+            proposal = propose(project.settings.optimizer_model)
+            method, then = proposal.method, args.then or proposal.then
+            preset = args.preset or proposal.preset
+            if not args.json:
+                say(f"No --method given: running the proposal, {proposal.label} ({preset}). "
+                    f"{proposal.why}")
+        blocking, warnings = runner.preflight(project, method, then)
+        if blocking:
+            raise ProjectError(" ".join(blocking))
+        for warning in warnings:
+            say(f"Note: {warning}")
 
         def plan(cost: estimate.CallCost | None = None) -> runner.Plan:
-            return runner.plan(project, args.method, preset=args.preset, overrides=overrides,
-                               then=args.then, turns=args.turns, cost=cost)
+            return runner.plan(project, method, preset=preset, overrides=overrides,
+                               then=then, turns=args.turns, cost=cost)
 
         run_plan = plan()  # refuses bad settings before the model is loaded and timed
         task = make_backend(project.settings.task_model)
@@ -303,8 +322,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             run_plan = plan(estimate.call_cost(project, task.throughput()))
         budget = Budget(args.max_calls, args.max_tokens, args.minutes)
         if not args.json:
-            say(f"Plan: {args.method} ({args.preset}), {run_plan.describe()}.")
-        run = runner.create_run(project, run_plan, preset=args.preset, seed=args.seed,
+            say(f"Plan: {runner.run_label(method, then, args.turns)} ({preset}), "
+                f"{run_plan.describe()}.")
+        run = runner.create_run(project, run_plan, preset=preset, seed=args.seed,
                                 budget=budget)
         return _run_to_end(project, run.id, args, task)
     finally:
@@ -508,13 +528,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     opt = commands.add_parser("optimize", help="search for a better prompt")
     opt.add_argument("name")
-    opt.add_argument("--method", required=True, choices=method_names())
+    opt.add_argument("--method", choices=method_names(), default=None,
+                     help="the method (default: the one proposed for the optimizer model, "
+                          "with its follow-up and preset)")
     opt.add_argument("--then", choices=["demos"], default=None,
                      help="afterwards, search demonstrations for the best instruction")
     opt.add_argument("--turns", type=int, default=1,
                      help="with --then: take turns this many times, each instruction search "
                           "starting from the best instruction and demonstrations so far")
-    opt.add_argument("--preset", choices=runner.PRESETS, default="quick")
+    opt.add_argument("--preset", choices=runner.PRESETS, default=None,
+                     help="how long to search (default: quick, or the proposal's)")
     opt.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="change one of the method's settings (repeatable)")
     opt.add_argument("--max-calls", type=int, default=None)

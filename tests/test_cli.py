@@ -177,3 +177,34 @@ def test_runs_name_the_follow_up_and_its_turns(cli, sentiment):
     assert [line.split()[1] for line in out.splitlines()] == ["ape", "ape+demos", "ape+demos×2"]
     code, _, err = cli("optimize", "s", "--method", "ape", "--turns", "2")
     assert code != 0 and "follow-up" in err
+
+
+def test_optimize_without_a_method_runs_the_proposal_within_its_call_limit(cli, tmp_path):
+    """No --method: the method proposed for the bundled optimizer model runs, and --json
+    names it. The call limit covers choosing and reporting the best prompt too."""
+    data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 40))
+    cli("new", "s", "--data", str(data))
+    cli("config", "s", "--instruction", "Write the first letter of the word.")
+    code, out, err = cli("optimize", "s", "--max-calls", "120", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["method"], result["then"], result["preset"]) == ("demos", None, "quick")
+    assert result["why"] and result["kept"] in ("start", "found", "new demonstrations")
+    assert result["requested_calls"] <= 120 and result["llm_calls"] <= 120
+
+
+def test_a_method_that_needs_a_capable_writer_warns_but_runs(cli, tmp_path):
+    data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 40))
+    cli("new", "s", "--data", str(data))
+    code, out, err = cli("optimize", "s", "--method", "opro", "--set", "steps=1",
+                         "--set", "per_step=2", "--set", "train_size=4")
+    assert code == 0
+    assert "Note: OPRO asks the optimizer model, Gemma 3 270M (Q4_K_M) (bundled)" in err
+    assert "Why: " in out, "the run finished and says why its best prompt is the one"
+
+
+def test_a_call_limit_too_small_to_choose_is_refused_before_the_model_loads(cli, tmp_path):
+    data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 40))
+    cli("new", "s", "--data", str(data))
+    code, _, err = cli("optimize", "s", "--method", "demos", "--max-calls", "5")
+    assert code == 2 and "leaves nothing to search with" in err

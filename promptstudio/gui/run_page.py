@@ -49,8 +49,8 @@ from promptstudio.optimize import describe, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.events import Event, Progress, RunFinished, StepStarted
 from promptstudio.optimize.method import Method, method_named, methods
+from promptstudio.optimize.proposal import Proposal, propose
 from promptstudio.store.records import Run
-from promptstudio.templates import TemplateError
 
 REFRESH_MS = 100
 PLAN_DELAY_MS = 400
@@ -147,6 +147,15 @@ class RunPage(QWidget):
 
         method_box = QGroupBox("1. Choose a method")
         method_layout = QVBoxLayout(method_box)
+        self.proposal_label = hint_label()
+        self.proposal_label.setObjectName("proposal")
+        self.use_proposal = QPushButton("Use the proposal")
+        self.use_proposal.setObjectName("useProposal")
+        self.use_proposal.clicked.connect(self.choose_proposal)
+        proposal_row = QHBoxLayout()
+        proposal_row.addWidget(self.proposal_label, 1)
+        proposal_row.addWidget(self.use_proposal, 0, Qt.AlignmentFlag.AlignTop)
+        method_layout.addLayout(proposal_row)
         self.method_list = QListWidget()
         self.method_list.setObjectName("methodList")
         self.method_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -396,7 +405,32 @@ class RunPage(QWidget):
         self.demo_search_row.setEnabled(follow)
         self.demo_search_row.setVisible(follow)
         self.params.show_method(method, self.preset)
+        self._refresh_checks()
         self._schedule_plan()
+
+    def proposal(self) -> Proposal | None:
+        project = self.state.project
+        return propose(project.settings.optimizer_model) if project is not None else None
+
+    def choose_proposal(self) -> None:
+        """Select the method, follow-up and preset proposed for the models in use."""
+        proposal = self.proposal()
+        if proposal is None:
+            return
+        self.choose(proposal.method, proposal.preset)
+        follow = "afterwards" if proposal.then else "keep"
+        self.demo_search.setCurrentIndex(self.demo_search.findData(follow))
+
+    def _show_proposal(self) -> None:
+        proposal = self.proposal()
+        self.proposal_label.setVisible(proposal is not None)
+        self.use_proposal.setVisible(proposal is not None)
+        if proposal is None:
+            return
+        title = method_named(proposal.method).title
+        if proposal.then:
+            title += f", then {method_named(proposal.then).title.lower()}"
+        self.proposal_label.setText(f"Proposed: {title} ({proposal.preset}). {proposal.why}")
 
     def _preset_chosen(self, _button=None, checked: bool = True) -> None:
         if not checked:
@@ -413,29 +447,11 @@ class RunPage(QWidget):
     # -- checks and the projected cost --------------------------------------------------
 
     def problems(self) -> tuple[list[str], list[str]]:
-        """(what prevents a run, what the user should know before one), in plain words."""
+        """(what prevents a run, what the user should know before one): `runner.preflight`."""
         project = self.state.project
         if project is None:
             return ["Open or create a project first (on the left)."], []
-        blocking, warnings = [], []
-        settings = project.settings
-        try:
-            settings.prompt_template.check()
-        except TemplateError as exc:
-            blocking.append(f"{exc} Change the template on the Task & data page.")
-        counts = project.split_counts()
-        if counts["train"] == 0:
-            blocking.append("The project has no training examples, and every method learns "
-                            "from them. Add examples on the Task & data page (30 or more "
-                            "work well).")
-        elif counts["dev"] == 0:
-            warnings.append("There are no dev examples, so the best prompt will be chosen on "
-                            "the examples it was tuned on and its score may look better than "
-                            "it is. Move some examples to dev on the Task & data page.")
-        if counts["train"] and counts["test"] == 0:
-            warnings.append("There are no test examples, so the run cannot show how the best "
-                            "prompt does on examples it never saw.")
-        return blocking, warnings
+        return runner.preflight(project, self.method.name, self.then())
 
     def _refresh_checks(self) -> None:
         blocking, warnings = self.problems()
@@ -716,12 +732,16 @@ class RunPage(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setVisible(False)
         self.progress_details.clear()
+        self._show_proposal()
+        if self.state.project is not None and not self.state.runs.running:
+            self.choose_proposal()
         self._project_edited()
         self._refresh_unfinished()
         if self.state.project is None:
             self.plan_label.clear()
 
     def _project_edited(self) -> None:
+        self._show_proposal()
         self._refresh_checks()
         self._schedule_plan()
 

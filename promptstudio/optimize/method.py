@@ -32,6 +32,15 @@ class Method:
     """What it does, when to choose it and what it costs, in plain words for the GUI."""
     presets: ClassVar[dict[str, dict]]
     paper: ClassVar[dict]
+    needs_capable_writer: ClassVar[bool] = False
+    """Whether it asks the optimizer model to follow a request (critique, rewrite), which a
+    small base model cannot; then `asks_the_writer` says what, for the warning."""
+    asks_the_writer: ClassVar[str] = ""
+
+    @property
+    def short_title(self) -> str:
+        """'APE' from 'APE: instructions induced from examples'."""
+        return self.title.split(":")[0]
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """About how many model calls the search will make (task and optimizer model)."""

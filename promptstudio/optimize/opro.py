@@ -56,6 +56,8 @@ class OPRO(Method):
     # Official code: 200 steps of 8 instructions, at most 20 in the meta-prompt, 3 examples;
     # on BBH it scored on 20% of each task (about 50 examples). Its default position is the
     # start of the answer, which a PromptStudio template cannot express (see above).
+    needs_capable_writer = True
+    asks_the_writer = "read earlier instructions with their scores and write a better one"
     paper: ClassVar[dict] = {"steps": 200, "per_step": 8, "history": 20, "exemplars": 3,
                              "train_size": 50, "position": "answer_begin"}
     presets: ClassVar[dict[str, dict]] = {

@@ -53,6 +53,8 @@ class PE2(Method):
     # n = 4 parents, m = 4 children each, 2 failures per batch, 3 steps (methods.md). The
     # paper's instruction-induction runs start by induction. Step size, length limit and
     # subset size are not fixed in our notes: 10 words, 50 words and 50 examples are ours.
+    needs_capable_writer = True
+    asks_the_writer = "reason step by step about the prompt's mistakes and edit it"
     paper: ClassVar[dict] = {"init": "induction", "steps": 3, "n": 4, "m": 4, "batch_size": 2,
                              "step_size": 10, "max_words": 50, "train_size": 50}
     presets: ClassVar[dict[str, dict]] = {

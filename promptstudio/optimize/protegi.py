@@ -65,6 +65,8 @@ class ProTeGi(Method):
         "recurring mistakes. It makes a few optimizer calls per round and prompt plus many "
         "short evaluations: Quick takes minutes on the bundled model, Thorough (the paper's "
         "settings) hours.")
+    needs_capable_writer = True
+    asks_the_writer = "find the reasons for the prompt's mistakes and rewrite it to fix them"
     paper: ClassVar[dict] = PAPER
     presets: ClassVar[dict[str, dict]] = {
         # Small enough for a 270M model with ~100 train and ~20 dev rows: few rounds, a

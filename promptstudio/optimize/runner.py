@@ -39,6 +39,8 @@ from promptstudio.store.records import Candidate, Example, Run, now
 
 DEFAULT_DEMOS = 3
 FINALISTS = 4
+MIN_DEV_ROWS = 8
+"""Fewer dev rows leave too few to confirm a winner on (`selection`)."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
 RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds")
@@ -160,6 +162,40 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
         return Plan(method.name, params, then, turns, calls, None, final_calls=final)
     return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
                 cost.uncorrected(calls, written), final_calls=final)
+
+
+def preflight(project: Project, method: str, then: str | None = None
+              ) -> tuple[list[str], list[str]]:
+    """Whether a run may start: (what prevents it, what the user should know first), in
+    plain words. The Run page shows both; `optimize` refuses on the first and prints the
+    second."""
+    from promptstudio.optimize.proposal import writer_warning
+    from promptstudio.templates import TemplateError
+
+    blocking, warnings = [], []
+    settings = project.settings
+    try:
+        settings.prompt_template.check()
+    except TemplateError as exc:
+        blocking.append(f"{exc} Change the template on the Task & data page.")
+    counts = project.split_counts()
+    if counts["train"] == 0:
+        blocking.append("The project has no training examples, and every method learns "
+                        "from them. Add examples on the Task & data page (30 or more work "
+                        "well).")
+    elif counts["dev"] < MIN_DEV_ROWS:
+        warnings.append(f"There are {counts['dev'] or 'no'} dev examples: a run checks a new "
+                        "prompt against yours on dev examples the search did not use, and "
+                        f"with fewer than {MIN_DEV_ROWS} it cannot tell a real gain from "
+                        "luck, so your prompt will be kept. Move some examples to dev on "
+                        "the Task & data page (20 or more work well).")
+    if counts["train"] and counts["test"] == 0:
+        warnings.append("There are no test examples, so the run cannot show how the best "
+                        "prompt does on examples it never saw.")
+    warning = writer_warning(method, settings.optimizer_model)
+    if warning:
+        warnings.append(warning)
+    return blocking, warnings
 
 
 def final_calls(data: Sizes) -> int:

@@ -243,3 +243,19 @@ def test_the_page_is_usable_without_a_project(qtbot, state):
     widget.start_run()
     assert any("Open or create a project" in text for text in errors_shown(widget))
     assert widget.findChildren(QComboBox, "demoSearch")
+
+
+def test_the_proposal_for_the_models_in_use_is_shown_and_chosen(page, state):
+    assert page.method.name == "demos", "the proposal is chosen when a project opens"
+    assert page.proposal_label.text().startswith("Proposed: Demonstration search (quick).")
+    page.choose("pe2", "standard")
+    page.use_proposal.click()
+    assert (page.method.name, page.preset, page.then()) == ("demos", "quick", None)
+
+
+def test_a_method_the_optimizer_model_cannot_serve_is_warned_about_not_refused(page, state):
+    page.choose("pe2")
+    assert "PE2 asks the optimizer model, Gemma 3 270M (Q4_K_M) (bundled)" in page.checks.text()
+    assert page.start_button.isEnabled()
+    page.choose("demos")
+    assert "asks the optimizer model" not in page.checks.text()
