@@ -156,3 +156,20 @@ def test_the_real_task_model_finds_nonsense_unlikely(workspace, local_backend):
     for nonsense in ("Zorb the plimp of the wug.", "Qxv blorp zint wekk."):
         assert ctx.gate.check(nonsense).rule == gate.PERPLEXITY
     assert ctx.calls == 4, "the start once, then each text once"
+
+
+def test_a_run_can_set_the_cap_on_instruction_length(workspace):
+    """The cap (40 words) can move; twice the start's words still bounds it."""
+    from promptstudio.optimize.budget import Budget
+    from promptstudio.optimize.context import RunContext
+
+    project = letters_project(workspace, instruction="Give the first letter of the word.")
+    for limit, expected in ((None, 14), (10, 10), (60, 14)):
+        plan = runner.plan(project, "pe2", gate_max_words=limit)
+        run = runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
+        assert runner.resolve_params(runner.method_named("pe2"), "quick", None)["max_words"] \
+            == run.params["max_words"], "PE2's own max_words is untouched"
+        ctx = RunContext(project, run, ScriptedModel(lambda i, w: w, lambda p, c: ""),
+                         ScriptedModel(lambda i, w: w, lambda p, c: ""), budget=Budget(),
+                         start=runner.starting_candidate(project, run))
+        assert ctx.gate.word_limit == expected

@@ -305,7 +305,7 @@ class RunContext:
             written = [meta_prompts.load(name, self.project) for name in meta_prompts.NAMES]
             self._gate = gate.Gate(self.start.instruction, meta_prompts=written,
                                    allowed=allowed, labels=labels,
-                                   max_words=int(self.run.params.get("max_words")
+                                   max_words=int(self.run.params.get("gate_max_words")
                                                  or gate.MAX_WORDS),
                                    log_likelihood=self._log_likelihood)
         return self._gate

@@ -35,6 +35,16 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+EXPLAINED = (
+    "Before any candidate a model wrote is scored, it must be readable. The readability "
+    "gate sets aside, with the reason in the run log: tags and template markers; words the "
+    "request to the optimizer model uses to talk about the task (a friend, the prompt, a "
+    "score) unless your own instruction, description or examples use them; a run of three "
+    "words said twice; more than twice your instruction's words (at least 12, at most 40); "
+    "text that is not a sentence (code, a web address, a fragment); and text the task model "
+    "finds far less likely than your instruction. It judges form, not meaning.")
+"""What the gate does, for `promptstudio methods`."""
+
 MARKUP, META, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY = (
     "markup", "meta-prompt words", "repetition", "length", "not prose", "perplexity")
 RULES = (MARKUP, META, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY)

@@ -43,7 +43,7 @@ MIN_DEV_ROWS = 8
 """Fewer dev rows leave too few to confirm a winner on (`selection`)."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
-RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds")
+RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds", "gate_max_words")
 """Entries of a run's params that belong to the run, not to its method."""
 
 
@@ -64,6 +64,8 @@ class Plan:
     estimates (`estimate.correction`)."""
     final_calls: int = 0
     """How many of the projected calls choosing and reporting the best prompt may take."""
+    gate_max_words: int | None = None
+    """The longest instruction the readability gate lets a model write; None: 40."""
 
     def describe(self) -> str:
         text = f"about {self.projected_calls} model calls"
@@ -135,9 +137,12 @@ def resolve_params(method: Method, preset: str, overrides: dict | None) -> dict:
 
 def plan(project: Project, method_name: str, *, preset: str = "quick",
          overrides: dict | None = None, then: str | None = None, turns: int = 1,
-         cost: CallCost | None = None) -> Plan:
+         cost: CallCost | None = None, gate_max_words: int | None = None) -> Plan:
     """The settings a run will use and what it will cost, before it starts. Without a
-    `cost` (a server's speed is not measured) the time is left unsaid."""
+    `cost` (a server's speed is not measured) the time is left unsaid. `gate_max_words`:
+    the longest instruction the readability gate lets a model write (`gate.MAX_WORDS`)."""
+    if gate_max_words is not None and gate_max_words < 1:
+        raise ProjectError("The longest instruction must be at least one word.")
     method = method_named(method_name)
     params = resolve_params(method, preset, overrides)
     if turns < 1 or (turns > 1 and not then):
@@ -159,9 +164,11 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
     final = final_calls(data)
     calls += final
     if cost is None:
-        return Plan(method.name, params, then, turns, calls, None, final_calls=final)
+        return Plan(method.name, params, then, turns, calls, None, final_calls=final,
+                    gate_max_words=gate_max_words)
     return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
-                cost.uncorrected(calls, written), final_calls=final)
+                cost.uncorrected(calls, written), final_calls=final,
+                gate_max_words=gate_max_words)
 
 
 def preflight(project: Project, method: str, then: str | None = None
@@ -228,7 +235,9 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                                                     "turns": run_plan.turns,
                                                     "projected_calls": run_plan.projected_calls,
                                                     "uncorrected_seconds":
-                                                        run_plan.uncorrected_seconds},
+                                                        run_plan.uncorrected_seconds,
+                                                    "gate_max_words":
+                                                        run_plan.gate_max_words},
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 

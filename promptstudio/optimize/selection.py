@@ -28,6 +28,19 @@ from dataclasses import asdict, dataclass, field
 
 from promptstudio.store.records import Candidate, Example
 
+EXPLAINED = (
+    "Every run, whatever its method, chooses its best prompt the same way. Dev is split, "
+    "with the run's seed, into a third and two thirds. The search may use the first third; "
+    "its finalists are compared there. The winner replaces your starting prompt only if it "
+    "also beats it on the other two thirds, which no part of the search has seen, clearly "
+    "enough (a one-sided sign test over the rows where the two differ, at p <= 0.15); a tie "
+    "goes to your prompt. When the winner has both a new instruction and new examples, your "
+    "own instruction is tried with those examples on the same rows, and the new "
+    "instruction is kept only if it wins there too: otherwise you get your instruction with "
+    "the examples that made the gain, and the run says so. The run stores its reason, and "
+    "the window, `promptstudio show` and exported prompt cards show it.")
+"""How a run chooses, for `promptstudio methods` and the Run page's help."""
+
 REPLACE_P = 0.15
 """The sign test's one-sided p-value a challenger must reach on the confirm rows: 2-0
 (0.25), 4-1 (0.19) and 5-2 (0.23) are not enough; 3-0 (0.125), 6-2 (0.14) and 8-3 (0.11)
