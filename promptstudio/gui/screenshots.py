@@ -3,9 +3,10 @@
     python -m promptstudio.gui.screenshots docs/screenshots     (what `make screenshots` runs)
 
 It opens the window offscreen on a fresh data folder, creates the support-tickets sample,
-runs APE (quick) followed by a demonstration search, and saves each main view as it would
-look to a user: the project and its data, the models, the run in progress, the results
-with the plot and the candidates, and a candidate's detail with its diff.
+runs what the Run page proposes for the bundled model, and saves each main view as it
+would look to a user: the project and its data, the models, the run in progress, the
+results with the best prompt and why it was chosen, the plot and the candidates, and the
+best prompt's detail with what changed from the start.
 """
 
 from __future__ import annotations
@@ -66,9 +67,7 @@ def main(argv: list[str]) -> int:
     shoot("2-models")
 
     window.pages.setCurrentWidget(window.run_page)
-    window.run_page.choose("ape", "quick")
-    window.run_page.demo_search.setCurrentIndex(
-        window.run_page.demo_search.findData("afterwards"))
+    window.run_page.choose_proposal()
     settle(1000)
     while window.run_page.plan_label.text().startswith("Estimating"):
         settle(500)  # the first estimate times the model on this machine
@@ -92,11 +91,10 @@ def main(argv: list[str]) -> int:
     window.pages.setCurrentWidget(results)
     results.flush()
     shoot("4-results")
-    run_id = max(r.id for r in state.project.runs())
-    changed = [c for c in state.project.candidates(run_id)
-               if c.parent_ids and c.operation not in ("start", "demo")]
-    if changed:
-        results.select_candidate(changed[-1].id)
+    run = max(state.project.runs(), key=lambda r: r.id)
+    start = next(c for c in state.project.candidates(run.id) if c.operation == "start")
+    if run.best_candidate_id is not None and run.best_candidate_id != start.id:
+        results.select_candidate(run.best_candidate_id)
         results.detail.tabs.setCurrentIndex(1)
         shoot("5-candidate-diff")
     window.close()
