@@ -179,7 +179,7 @@ def test_without_enough_dev_rows_the_start_is_kept_and_the_user_told_why(workspa
     project.add_examples([Row(w, w[0], (w[0],), "dev") for w in words[8:]])
     outcome = finished(project, KnownModel(lambda instruction, demos: 0.5))
     assert outcome.choice.kind == KEPT_START
-    assert outcome.choice.reason.startswith("Only 1 dev rows were left to check")
+    assert outcome.choice.reason.startswith("Only 1 dev row was left to check")
 
 
 # -- the limit holds for the whole run -------------------------------------------------------

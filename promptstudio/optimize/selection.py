@@ -90,8 +90,9 @@ class Duel:
         return self.p_value <= REPLACE_P and self.challenger > self.holder
 
     def describe(self) -> str:
+        rows = "row" if self.wins == 1 else "rows"
         return (f"{self.challenger:.2f} against {self.holder:.2f} (better on {self.wins} "
-                f"rows, worse on {self.losses}; sign test p = {self.p_value:.2f})")
+                f"{rows}, worse on {self.losses}; sign test p = {self.p_value:.2f})")
 
 
 def duel(challenger: dict[int, float], holder: dict[int, float]) -> Duel:
@@ -143,14 +144,16 @@ def no_dev_reason(confirm_rows: int) -> str:
         return ("There are no dev rows, so nothing the run found could be checked on rows "
                 "the search did not use; your prompt is kept. Add dev rows (8 or more) so "
                 "that a run can replace it.")
-    return (f"Only {confirm_rows} dev rows were left to check the best prompt on, too few "
-            f"to tell a real gain from luck; your prompt is kept. Add dev rows (8 or more) "
-            "so that a run can replace it.")
+    left = "1 dev row was" if confirm_rows == 1 else f"{confirm_rows} dev rows were"
+    return (f"Only {left} left to check the best prompt on, too few to tell a real gain "
+            "from luck; your prompt is kept. Add dev rows (8 or more) so that a run can "
+            "replace it.")
 
 
 def not_better_reason(select_rows: int) -> str:
-    return (f"Nothing the run found scored higher than your prompt on the {select_rows} dev "
-            "rows it chose on, so your prompt is kept.")
+    rows = "dev row" if select_rows == 1 else "dev rows"
+    return (f"Nothing the run found scored higher than your prompt on the {select_rows} "
+            f"{rows} it chose on, so your prompt is kept.")
 
 
 def unconfirmed_reason(select: tuple[float, float], check: Duel, confirm_rows: int) -> str:
