@@ -2,9 +2,9 @@
 warning a method gives when its optimizer model cannot do what it asks.
 
 The proposal comes from the measurements in `docs/benchmarks.md` (the shared suite, quick
-preset, the bundled model as task and optimizer model). There, almost all of the gain came
-from choosing examples, and the methods that ask the model to write instructions added
-little: a 270M base model does not follow a request to critique or rewrite a prompt
+preset, the bundled model as task and optimizer model). There, all of the gain came from
+choosing examples, and no instruction the methods wrote beat the user's on unseen rows: a
+270M base model does not follow a request to critique or rewrite a prompt
 (Honovich et al. 2022, arXiv 2205.10782: instruction induction with base GPT-3 reaches 9.8% of
 human performance, with InstructGPT 65.7%). With an instruction-tuned or larger optimizer
 model nothing has been measured yet, and the proposal says so.
@@ -41,8 +41,8 @@ class Proposal:
 MEASURED = Proposal(
     "demos", None, "quick",
     "Proposed for a small base model such as the bundled one: on the shared benchmark "
-    "suite, choosing the examples shown with your instruction gave nearly all of the gain, "
-    "and never lost more than a few points on a task (docs/benchmarks.md).")
+    "suite, choosing the examples shown with your instruction gave all of the gain, "
+    "and on no task did it end below the prompt it started from (docs/benchmarks.md).")
 UNMEASURED = Proposal(
     "ape", "demos", "quick",
     "Proposed for an instruction-tuned or larger optimizer model: APE asks it for "
