@@ -43,10 +43,14 @@ HEADER_TIPS = {
     STEP: "The step (round) of the run that made it.",
     MADE_BY: "How the candidate was made.",
     FROM: "The candidates it was made from.",
-    DEV: "Mean score on the dev examples, which choose the best prompt (1 = all right).",
+    DEV: "Mean score on the dev examples, which choose the best prompt (1 = all right). "
+         "During a search prompts are scored on the third of dev the run chooses on; the "
+         "finalists and the start on all of it. A count in brackets says a score covers "
+         "fewer rows than the table's fullest score in that column.",
     TEST: "Score on the held-out test examples; only the run's best prompt and the "
           "starting prompt are tested.",
-    TRAIN: "Mean score on the training examples it was tried on during the search.",
+    TRAIN: "Mean score on the training examples it was tried on during the search; a "
+           "count in brackets as for dev.",
     WORDS: "Length of the instruction in words.",
     TOKENS: "Tokens the task model reads for one example with this prompt (its "
             "instruction, its examples and the input).",
@@ -66,6 +70,7 @@ class CandidatesModel(QAbstractTableModel):
         self._chosen_id: int | None = None
         self._sort_column: int | None = None
         self._descending = False
+        self._fullest: dict[str, int] = {}
 
     # -- what the page tells it -------------------------------------------------------
 
@@ -75,6 +80,7 @@ class CandidatesModel(QAbstractTableModel):
         self._run_picks, self._chosen_id = set(run_picks), chosen_id
         self._rows = self._ordered(candidates)
         self._row_of = {c.id: row for row, c in enumerate(self._rows)}
+        self._count_fullest()
         self.endResetModel()
 
     def add(self, candidates: Sequence[CandidateResult]) -> None:
@@ -87,11 +93,16 @@ class CandidatesModel(QAbstractTableModel):
             self._row_of[candidate.id] = len(self._rows)
             self._rows.append(candidate)
         self.endInsertRows()
+        if self._count_fullest():
+            self.refresh_all()
         self.resort()
 
     def refresh(self, candidate_ids: Iterable[int]) -> None:
         """Say that these candidates' scores changed: one signal per block of neighbouring
         rows, so that a sorted view re-sorts those rows only."""
+        if self._count_fullest():
+            self.refresh_all()
+            return
         blocks: list[list[int]] = []
         for row in sorted({self._row_of[i] for i in candidate_ids if i in self._row_of}):
             if blocks and row == blocks[-1][-1] + 1:
@@ -102,6 +113,26 @@ class CandidatesModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(block[0], 0),
                                   self.index(block[-1], len(COLUMNS) - 1))
         self.resort()
+
+    def refresh_all(self) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+        self.resort()
+
+    def widest_score(self, split: str) -> str:
+        """A text as wide as the widest score of `split` the table shows."""
+        fullest = self._fullest.get(split, 0)
+        partial = any(0 < c.examples(split) < fullest for c in self._rows)
+        return f"0.00 ({fullest})" if partial else "0.00"
+
+    def _count_fullest(self) -> bool:
+        """Note the most rows any listed score of each split covers; True if that changed
+        (then every partial score's bracketed count may have changed too)."""
+        fullest = {split: max((c.examples(split) for c in self._rows), default=0)
+                   for split in SCORE_COLUMNS.values()}
+        changed, self._fullest = fullest != self._fullest, fullest
+        return changed
 
     def set_marks(self, run_picks: Iterable[int], chosen_id: int | None) -> None:
         changed = self._run_picks ^ set(run_picks) | {self._chosen_id, chosen_id}
@@ -192,8 +223,13 @@ class CandidatesModel(QAbstractTableModel):
 
     def _text(self, candidate: CandidateResult, column: int) -> str:
         if column in SCORE_COLUMNS:
-            score = candidate.score(SCORE_COLUMNS[column])
-            return "" if score is None else f"{score:.2f}"
+            split = SCORE_COLUMNS[column]
+            score = candidate.score(split)
+            if score is None:
+                return ""
+            count = candidate.examples(split)
+            partial = count < self._fullest.get(split, 0)
+            return f"{score:.2f} ({count})" if partial else f"{score:.2f}"
         if column == TOKENS:
             return "" if candidate.prompt_tokens is None else f"{candidate.prompt_tokens:.0f}"
         if column == BEST:

@@ -433,7 +433,8 @@ class ResultsPage(QWidget):
         candidates = self.model.candidates()
         samples = {
             ID: str(max((c.id for c in candidates), default=0)),
-            DEV: "0.00", TEST: "0.00", TRAIN: "0.00", BEST: "★ yours, run's pick",
+            DEV: self.model.widest_score("dev"), TEST: self.model.widest_score("test"),
+            TRAIN: self.model.widest_score("train"), BEST: "★ yours, run's pick",
             MADE_BY: max((c.made_by for c in candidates), key=len, default=""),
             STEP: str(max((c.step for c in candidates), default=0)),
             FROM: "#0000, #0000 …", WORDS: "000", TOKENS: "0000",
@@ -445,6 +446,15 @@ class ResultsPage(QWidget):
             header.resizeSection(column, max(header.sectionSizeHint(column),
                                              metrics.horizontalAdvance(sample) + 14))
         self._fit_instruction()
+
+    def _widen_scores(self) -> None:
+        """Make room for a bracketed row count that appeared during a run."""
+        metrics = self.table.fontMetrics()
+        header = self.table.horizontalHeader()
+        for column, split in ((DEV, "dev"), (TEST, "test"), (TRAIN, "train")):
+            needed = metrics.horizontalAdvance(self.model.widest_score(split)) + 14
+            if needed > header.sectionSize(column):
+                header.resizeSection(column, needed)
 
     def _fit_instruction(self) -> None:
         """Keep the scores in view beside the instruction; the rest scrolls."""
@@ -504,6 +514,7 @@ class ResultsPage(QWidget):
         if self._changed:
             self.model.refresh(self._changed)
             self._changed = set()
+            self._widen_scores()
         for run_id in self._dirty_runs:
             if run_id in self.results:
                 self.run_list.update_run(self.results[run_id])

@@ -490,3 +490,26 @@ def test_deleted_examples_take_their_scores_with_them(state, letters, page):
 
     row = page.model.row_of(best)
     assert page.model.candidate(row).examples("dev") == dev_before - 1
+
+
+def test_a_score_on_fewer_rows_says_how_many(qtmodeltester):
+    """A prompt scored only on the rows the search chooses on must not look like one
+    scored on all of dev."""
+    model = CandidatesModel()
+    searched = CandidateResult(3, 1, "Searched", "demo", 1, scores={"dev": SplitScore(8.0, 11)})
+    finalist = CandidateResult(2, 1, "Finalist", "demo", 1,
+                               scores={"dev": SplitScore(20.0, 32)})
+    model.set_candidates([searched, finalist], [2], None)
+
+    def dev_text(candidate_id: int) -> str:
+        return model.index(model.row_of(candidate_id), DEV).data()
+
+    assert dev_text(3) == "0.73 (11)"
+    assert dev_text(2) == "0.62"
+    assert "11 dev examples" in model.index(model.row_of(3), DEV).data(
+        Qt.ItemDataRole.ToolTipRole)
+
+    searched.add("dev", 1.0, 21)  # now scored on all 32 rows as well
+    model.refresh([3])
+    assert dev_text(3) == "0.91"
+    qtmodeltester.check(model)
