@@ -230,16 +230,19 @@ def report(rows: list[dict], args, command: str) -> str:
                      + " | ".join(str(counts.get(rule, 0)) for rule in rules) + " |")
 
     lines += ["", "### Every run: the start's and the pick's scores", "",
-              "Select: the third of dev the finalists are compared on; confirm: the two "
-              "thirds kept from the search, where the pick must beat the start.", "",
-              "| task | method | start select / confirm / test | pick select / confirm / test "
-              "| pick | calls | minutes |", "|---|---|---|---|---|---|---|"]
+              "Dev: all of dev; select: the third of dev the finalists are compared on; "
+              "confirm: the two thirds kept from the search, where the pick must beat the "
+              "start (\"-\" where no finalist was tried there).", "",
+              "| task | method | start dev / select / confirm / test "
+              "| pick dev / select / confirm / test | pick | calls | minutes |",
+              "|---|---|---|---|---|---|---|"]
     for r in rows:
         start, pick = r.get("start_scores", {}), r.get("pick_scores", {})
         lines.append(
-            f"| {r['task']} | {r['method']} | {_part(start, 'select')} / "
-            f"{_part(start, 'confirm')} / {_score(r['baseline_test'])} | "
-            f"{_part(pick, 'select')} / {_part(pick, 'confirm')} / {_score(r['test'])} | "
+            f"| {r['task']} | {r['method']} | {_part(start, 'dev')} / "
+            f"{_part(start, 'select')} / {_part(start, 'confirm')} / "
+            f"{_score(r['baseline_test'])} | {_part(pick, 'dev')} / {_part(pick, 'select')} / "
+            f"{_part(pick, 'confirm')} / {_score(r['test'])} | "
             f"{r.get('kept', '-')} | {r['llm_calls']} | {r['minutes']} |")
 
     changed = [r for r in rows if r.get("best_instruction")

@@ -90,3 +90,32 @@ def test_export_writes_it(two_rules, state, tmp_path):
 def test_re_tuning_carries_it(two_rules, state):
     carried = model_switch.prompt_to_carry(state.project)
     assert carried.candidate_id == two_rules.candidate.id
+
+
+def test_the_cli_runs_and_export_agree_with_show(two_rules, state, tmp_path, capsys):
+    """Issue 20 found `show` naming another prompt than `runs` and `export`."""
+    state.close_project()
+    folder = str(state.workspace.folder)
+    assert main(["--workspace", folder, "runs", "letters", "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["best_instruction"] == two_rules.candidate.instruction
+    assert run["dev_score"] == pytest.approx(two_rules.score("dev"))
+    out = tmp_path / "best.json"
+    assert main(["--workspace", folder, "export", "letters", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["instruction"] == two_rules.candidate.instruction
+
+
+def test_a_card_never_averages_two_task_models(state, tmp_path):
+    """Scores of one prompt from two task models stay apart: the card shows one model's,
+    and names it."""
+    project = letters_project(state.workspace, name="two-models")
+    prompt = project.add_candidate("Give the first letter.", ())
+    for example in project.examples("dev"):
+        for model, score in (("big.gguf", 1.0), ("small.gguf", 0.0), ("small.gguf", 0.0)):
+            project.save_evaluation(Evaluation(prompt.id, example.id, model, "x",
+                                               example.output, score))
+    card = workflows.prompt_card(project, prompt)
+    assert card["scores"]["dev"]["score"] in (0.0, 1.0), "not a blend of the two models"
+    assert card["scored_on"] in ("big.gguf", "small.gguf")
+    assert card["scores"]["dev"]["examples"] == len(project.examples("dev"))
+    project.close()
