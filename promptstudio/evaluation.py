@@ -4,13 +4,21 @@ This is the one place where a candidate meets the data. Every finished evaluatio
 written to the project as soon as it exists, so a cancelled or killed evaluation keeps its
 work, and evaluating again only does what is missing. Calls go through the project's call
 cache, so results are the same whether the cache is cold or warm.
+
+Two ways of asking the model, one rule for which (`ALONE_SPLITS`): dev and test rows, whose
+scores choose and report the best prompt, are asked one prompt at a time after the
+candidate's shared prefix, so that a score belongs to the prompt and the row alone, as the
+user will run it. Training rows, which steer the search, are asked in batches, several
+times faster; a batched answer can depend on its batchmates, so a run gives the batches it
+plans (`evaluate(..., new=...)`), and they are asked in that shape even when part of one is
+already stored (after a kill): the run then comes out the same.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 
 from promptstudio import metrics
 from promptstudio.llm.base import (
@@ -30,6 +38,8 @@ ProgressCallback = Callable[[int, int], None]
 
 MIN_ANSWER_TOKENS = 16
 MAX_ANSWER_TOKENS = 256
+ALONE_SPLITS = frozenset({"dev", "test"})
+"""Rows asked one prompt at a time: those that choose the best prompt and report on it."""
 
 
 class EvaluationError(RuntimeError):
@@ -110,19 +120,25 @@ class Evaluator:
     def demos(self, candidate: Candidate) -> list[tuple[str, str]]:
         return [(d.input, d.output) for d in self.project.examples(ids=candidate.demo_ids)]
 
-    def evaluate(self, candidate: Candidate, examples: Sequence[Example]) -> EvaluationResult:
+    def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
+                 new: Collection[int] | None = None) -> EvaluationResult:
         """Evaluate `candidate` on `examples`, reusing what is already stored.
+
+        `new` names the examples the caller has not had scored yet (a run knows); the
+        training rows among them are asked in batches cut from that list, whatever is
+        stored, so that a resumed run asks what an uninterrupted one did. By default the
+        batches are cut from what is missing.
 
         On cancellation the evaluations finished so far are kept, and the result says
         `cancelled`; nothing half-done is ever written.
         """
         done = self.project.evaluations(candidate.id, self.model, [e.id for e in examples])
-        todo = [e for e in examples if e.id not in done]
         result = EvaluationResult(candidate)
         total = len(examples)
         self._report(len(done), total)
         demos = self.demos(candidate)
         template = self.template_for(candidate)
+        alone_after = len(template.prefix(candidate.instruction, demos))
         step = max(1, self.backend.preferred_batch)
         if self.settings.metric == "label":
             # Label scores arrive per call, not per example: smaller calls keep more of
@@ -130,24 +146,32 @@ class Evaluator:
             step = max(1, step // 4)
 
         def keep(evaluation: Evaluation) -> None:
+            if evaluation.example_id in done:
+                return
             self.project.save_evaluation(evaluation)
             done[evaluation.example_id] = evaluation
             result.new_evaluations += 1
             self._report(len(done), total)
 
+        alone = [e for e in examples if e.split in ALONE_SPLITS and e.id not in done]
+        batched = [e for e in examples if e.split not in ALONE_SPLITS
+                   and (e.id not in done or (new is not None and e.id in new))]
+        calls = [(alone[i:i + step], alone_after) for i in range(0, len(alone), step)]
+        calls += [(batched[i:i + step], None) for i in range(0, len(batched), step)]
         try:
-            for start in range(0, len(todo), step):
+            for batch, after in calls:
+                if all(e.id in done for e in batch):
+                    continue
                 if self.cancel is not None:
                     self.cancel.raise_if_cancelled()
-                batch = todo[start:start + step]
                 prompts = [template.render(candidate.instruction, demos, e.input)
                            for e in batch]
                 if self.settings.metric == "label":
-                    for evaluation in self._choose_labels(candidate, batch, prompts):
+                    for evaluation in self._choose_labels(candidate, batch, prompts, after):
                         keep(evaluation)
                 else:
                     self.backend.generate(
-                        prompts, self.params, self.cancel,
+                        prompts, replace(self.params, alone_after=after), self.cancel,
                         lambda i, generation, batch=batch: keep(
                             self._judge(candidate, batch[i], generation)))
         except Cancelled:
@@ -166,13 +190,13 @@ class Evaluator:
         )
 
     def _choose_labels(self, candidate: Candidate, examples: Sequence[Example],
-                       prompts: Sequence[str]) -> list[Evaluation]:
+                       prompts: Sequence[str], alone_after: int | None) -> list[Evaluation]:
         """Pick the label the model finds most likely (mean log-probability per token)."""
         labels = self.settings.labels
         before = self.backend.stats.snapshot()
         all_scores = self.backend.score_batch(
             [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
-            self.cancel)
+            self.cancel, alone_after)
         after = self.backend.stats.snapshot()
         share = len(examples) or 1
         evaluations = []

@@ -62,6 +62,13 @@ class GenerationParams:
     `first_line_only` lets a backend stop as soon as the first non-blank line is complete:
     unlike a "\n" stop string, it does not cut a reply that opens with a blank line.
     Backends that cannot watch the text as it grows may ignore it.
+
+    `alone_after` asks a local model to run each prompt by itself, after its first
+    `alone_after` characters (kept in the cache from one prompt to the next when they are
+    the same): its answer then depends on that prompt only, not on the prompts asked
+    beside it. Batched prompts share llama.cpp's matrix products and attention sums, whose
+    rounding depends on the batch (docs/performance.md, "Answers that do not depend on the
+    batch"). A server batches as it likes and ignores it.
     """
 
     temperature: float = 0.0
@@ -70,9 +77,10 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int = 0
     first_line_only: bool = False
+    alone_after: int | None = None
 
     def as_dict(self) -> dict:
-        return {
+        data = {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
@@ -80,6 +88,9 @@ class GenerationParams:
             "seed": self.seed,
             "first_line_only": self.first_line_only,
         }
+        if self.alone_after is not None:  # absent otherwise: older cache keys stay valid
+            data["alone_after"] = self.alone_after
+        return data
 
 
 @dataclass(frozen=True)
@@ -178,8 +189,10 @@ class Backend(ABC):
         """Log-probability of each continuation directly after `prompt`."""
 
     def score_batch(self, items: Sequence[tuple[str, Sequence[str]]],
-                    cancel: CancelToken | None = None) -> list[list[ContinuationScore]]:
-        """`score` for many prompts at once; backends that can batch them override this."""
+                    cancel: CancelToken | None = None, alone_after: int | None = None,
+                    ) -> list[list[ContinuationScore]]:
+        """`score` for many prompts at once; backends that can batch them override this.
+        `alone_after` as in `GenerationParams`: here each prompt is scored alone anyway."""
         return [self.score(prompt, continuations, cancel) for prompt, continuations in items]
 
     def release_thread(self) -> None:  # noqa: B027 - most backends hold nothing per thread

@@ -367,14 +367,42 @@ class LlamaEngine:
                  cancel: CancelToken | None = None,
                  on_done: Callable[[int, GenerationOutcome], None] | None = None,
                  ) -> list[GenerationOutcome]:
-        """Complete every prompt; `on_done(index, outcome)` hears of each as it finishes."""
+        """Complete every prompt; `on_done(index, outcome)` hears of each as it finishes.
+
+        With `params.alone_after` set, each prompt runs by itself after its own first
+        `alone_after` characters (see `_own_prefix`), in order: its answer then depends on
+        the prompt alone, not on the prompts asked beside it."""
         token_lists = [self.tokenize(p) for p in prompts]
         self._check_fits(max(len(t) for t in token_lists) + 1)
-        shared = min(len(t) for t in token_lists) - 1
-        for tokens in token_lists[1:]:
-            shared = min(shared, common_prefix_length(token_lists[0], tokens))
-        self._use_prefix(token_lists[0][:shared])
         outcomes: dict[int, GenerationOutcome] = {}
+        if params.alone_after is None:
+            shared = min(len(t) for t in token_lists) - 1
+            for tokens in token_lists[1:]:
+                shared = min(shared, common_prefix_length(token_lists[0], tokens))
+            self._use_prefix(token_lists[0][:shared])
+            self._run(self._generation_jobs(token_lists, range(len(prompts)), shared, params,
+                                            outcomes, on_done), cancel)
+        else:
+            for index, (prompt, tokens) in enumerate(zip(prompts, token_lists)):
+                shared = self._own_prefix(prompt, tokens, params.alone_after)
+                self._use_prefix(tokens[:shared])
+                self._run(self._generation_jobs([tokens], [index], shared, params, outcomes,
+                                                on_done), cancel)
+        return [outcomes[i] for i in range(len(prompts))]
+
+    def _own_prefix(self, prompt: str, tokens: list[int], chars: int) -> int:
+        """How many of a prompt's tokens are its first `chars` characters (at least one
+        token is left to feed): a count that depends on the prompt alone."""
+        return min(len(tokens) - 1,
+                   common_prefix_length(tokens, self.tokenize(prompt[:chars])))
+
+    def _generation_jobs(self, token_lists: Sequence[list[int]], indices: Sequence[int],
+                         shared: int, params: GenerationParams,
+                         outcomes: dict[int, GenerationOutcome],
+                         on_done: Callable[[int, GenerationOutcome], None] | None,
+                         ) -> list[_Job]:
+        """Jobs that complete these prompts, each branching off a prefix of `shared`
+        tokens; a sampled prompt's random numbers come from the seed plus its index."""
 
         def finish(index: int, state: _Generation) -> None:
             outcomes[index] = GenerationOutcome(state.text, state.prompt_tokens,
@@ -383,7 +411,7 @@ class LlamaEngine:
                 on_done(index, outcomes[index])
 
         jobs = []
-        for index, tokens in enumerate(token_lists):
+        for index, tokens in zip(indices, token_lists):
             state = _Generation(params, len(tokens),
                                 np.random.default_rng(params.seed + index)
                                 if params.temperature > 0 else None)
@@ -406,8 +434,7 @@ class LlamaEngine:
                 reserve=len(tokens) - shared + state.params.max_tokens,
                 wants=lambda position, last=last: position >= last, consume=consume,
             ))
-        self._run(jobs, cancel)
-        return [outcomes[i] for i in range(len(prompts))]
+        return jobs
 
     def _step(self, job: _Job, state: _Generation, logits: np.ndarray) -> None:
         """Choose the next token of a generating sequence, and decide if it is finished."""
@@ -454,13 +481,16 @@ class LlamaEngine:
     # -- scoring ----------------------------------------------------------------------
 
     def score(self, items: Sequence[tuple[str, Sequence[str]]],
-              cancel: CancelToken | None = None) -> list[ScoredPrompt]:
+              cancel: CancelToken | None = None, alone_after: int | None = None,
+              ) -> list[ScoredPrompt]:
         """For each (prompt, continuations): (total log-probability, token count) of each.
 
         "prompt + continuation" is tokenized as one text; the continuation's tokens are those
         after the longest run that agrees with the prompt's own tokens (a token that spans
         the boundary belongs to the continuation). Continuations whose scored tokens all
         come right after the same position share one sequence and one logits row.
+        With `alone_after`, each prompt is scored by itself after its first `alone_after`
+        characters, as `generate` does.
         """
         plans = []
         for prompt, continuations in items:
@@ -470,20 +500,34 @@ class LlamaEngine:
             plans.append((fulls, starts, len(prompt_ids)))
         every = [ids for fulls, _, _ in plans for ids in fulls]
         self._check_fits(max(len(ids) for ids in every))
-        shared = min(start - 1 for _, starts, _ in plans for start in starts)
-        for ids in every[1:]:
-            shared = min(shared, common_prefix_length(every[0], ids))
-        self._use_prefix(every[0][:shared])
-
         results: list[list[list[float]]] = [[[] for _ in fulls] for fulls, _, _ in plans]
-        jobs = []
-        for item, (fulls, starts, _) in enumerate(plans):
-            for group in _branch_groups(fulls, starts):
-                jobs.append(self._score_job(group, fulls, starts, results[item], shared))
-        self._run(jobs, cancel)
+        if alone_after is None:
+            self._score_together(list(range(len(plans))), plans, results, cancel)
+        else:
+            for item, (prompt, _) in enumerate(items):
+                own = self._own_prefix(prompt, self.tokenize(prompt), alone_after)
+                self._score_together([item], plans, results, cancel, limit=own)
         return [ScoredPrompt(prompt_tokens,
                              [(float(sum(values)), len(values)) for values in per_item])
                 for (_, _, prompt_tokens), per_item in zip(plans, results)]
+
+    def _score_together(self, chosen: list[int], plans: list, results: list,
+                        cancel: CancelToken | None, limit: int | None = None) -> None:
+        """Score the chosen items in one run of jobs, branching off the longest prefix
+        they all share (no longer than `limit` tokens)."""
+        every = [ids for item in chosen for ids in plans[item][0]]
+        shared = min(start - 1 for item in chosen for start in plans[item][1])
+        for ids in every[1:]:
+            shared = min(shared, common_prefix_length(every[0], ids))
+        if limit is not None:
+            shared = min(shared, limit)
+        self._use_prefix(every[0][:shared])
+        jobs = []
+        for item in chosen:
+            fulls, starts, _ = plans[item]
+            for group in _branch_groups(fulls, starts):
+                jobs.append(self._score_job(group, fulls, starts, results[item], shared))
+        self._run(jobs, cancel)
 
     def _score_job(self, group: list[int], fulls: list[list[int]], starts: list[int],
                    sink: list[list[float]], shared: int) -> _Job:

@@ -145,11 +145,12 @@ class LocalBackend(Backend):
         return self.score_batch([(prompt, continuations)], cancel)[0]
 
     def score_batch(self, items: Sequence[tuple[str, Sequence[str]]],
-                    cancel: CancelToken | None = None) -> list[list[ContinuationScore]]:
+                    cancel: CancelToken | None = None, alone_after: int | None = None,
+                    ) -> list[list[ContinuationScore]]:
         if not items:
             return []
         with Stopwatch() as watch:
-            scored = self.engine().score(items, cancel)
+            scored = self.engine().score(items, cancel, alone_after)
         results = []
         for (_, continuations), item in zip(items, scored):
             results.append([ContinuationScore(text, total, total / n if n else 0.0, n)

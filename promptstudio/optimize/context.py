@@ -119,6 +119,8 @@ class RunContext:
         self.task = CachedBackend(task_backend, project)
         self.optimizer = (self.task if optimizer_backend is task_backend
                           else CachedBackend(optimizer_backend, project))
+        for backend in {self.task, self.optimizer}:
+            backend.on_mismatch = self._report_mismatch
         self.evaluator = Evaluator(project, self.task, use_cache=False,
                                    cancel=self.control.token)
         self.settings = project.settings
@@ -149,6 +151,12 @@ class RunContext:
         self._started = time.monotonic()
         self._best: tuple[float, int] | None = None
         self._counted: set[tuple[int, int]] = set()
+
+    def _report_mismatch(self, prompt: str, stored: str, fresh: str) -> None:
+        """A call asked again in its own shape answered otherwise than the stored answer:
+        the two came from calls of other shapes (see `llm.cache`). Said in the log."""
+        self.log(f"Asked again with its batch, a prompt got another answer than the one "
+                 f"stored ({stored[:60]!r}, now {fresh[:60]!r}); this run uses the new one.")
 
     def set_base(self, candidate: Candidate) -> None:
         """The prompt an instruction search starts from, whose demonstrations its new
@@ -337,9 +345,9 @@ class RunContext:
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Example]) -> list[Evaluation]:
         """Evaluate and return each example's evaluation; counts against the budget."""
-        self.checkpoint(upcoming=sum((candidate.id, e.id) not in self._counted
-                                     for e in examples))
-        result = self.evaluator.evaluate(candidate, examples)
+        unseen = {e.id for e in examples if (candidate.id, e.id) not in self._counted}
+        self.checkpoint(upcoming=len(unseen))
+        result = self.evaluator.evaluate(candidate, examples, new=unseen)
         if result.cancelled:
             raise Stopped(self.control.reason)
         # An example this run already scored for this candidate costs nothing again.
