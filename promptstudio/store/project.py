@@ -8,6 +8,8 @@ in one transaction.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +33,11 @@ from promptstudio.store.records import (
     now,
 )
 from promptstudio.store.schema import SchemaError, migrate, schema_version
+
+KILL_AT_CALL = "PROMPTSTUDIO_KILL_AT_CALL"
+"""For kill tests only: with this variable set to N, the process kills itself (SIGKILL) as
+soon as its project holds N stored model calls, so that a kill lands at a chosen point of
+a run, inside a batch, rather than at a time (`benchmarks/kill_campaign.py`)."""
 
 
 class ProjectError(RuntimeError):
@@ -522,6 +529,12 @@ class Project:
         return json.loads(row[0]) if row else None
 
     def store_call(self, key: str, record: dict) -> None:
+        self._store_call(key, record)
+        kill_at = os.environ.get(KILL_AT_CALL)
+        if kill_at and self.cache_size() >= int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _store_call(self, key: str, record: dict) -> None:
         with self.transaction():
             self.conn.execute(
                 "INSERT OR IGNORE INTO llm_call (key, op, backend, model, params, prompt, "

@@ -1,0 +1,44 @@
+"""A real run killed with SIGKILL at chosen points inside its batches, resumed each time,
+ends exactly as the same run left alone: the same candidates in the same order, the same
+pick, reason and scores, the same evaluations and the same stored answers.
+
+APE (the optimizer samples instructions) and ProTeGi (it samples critiques and edits, and
+ranks on dev) on the bundled model, four kills each: two inside a call of sampled
+replies, two inside a batch of training evaluations (`benchmarks/kill_campaign.py` places
+them; the same script runs the long campaign for docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from task_data import data_project
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from kill_campaign import batches, campaign
+
+pytestmark = pytest.mark.model
+
+
+def small_letters(workspace, name: str) -> None:
+    data_project(workspace, name=name, instruction="Write the first letter of the word.",
+                 train=20, dev=9, test=6).close()
+
+
+@pytest.mark.parametrize("method", ["ape", "protegi"])
+def test_a_run_killed_inside_its_batches_ends_as_the_run_left_alone(tmp_path, method,
+                                                                   bundled_model):
+    report = campaign(tmp_path, small_letters, method, "quick", kills=4)
+    sampled, evaluated = batches(tmp_path / "alone" / "campaign.sqlite")
+
+    def inside(pool: list[range]) -> int:
+        return sum(any(p in call[:-1] for call in pool) for p in report.kill_points)
+
+    assert report.kills == len(report.kill_points) == 4, report.kill_points
+    assert inside(evaluated) >= 2, "kills inside batches of evaluations"
+    if method == "ape":  # ProTeGi's quick preset asks for one critique or edit per call
+        assert inside(sampled) >= 2, "kills inside calls of sampled instructions"
+    assert report.differences == []
