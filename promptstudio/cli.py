@@ -402,6 +402,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
         project.close()
 
 
+def cmd_again(args: argparse.Namespace) -> int:
+    """Run a finished (or any) run again, with its settings, limits and seed."""
+    name, _, number = args.run.rpartition(":")
+    if not name or not number.isdigit():
+        raise ValueError(f"A run is given as NAME:ID, not {args.run!r}.")
+    project = _workspace(args).open(name)
+    try:
+        original = project.run(int(number))
+        note = runner.again_note(project, original)
+        run = runner.run_again(project, original.id)
+        say(f"Run {run.id}: {note}")
+        return _run_to_end(project, run.id, args)
+    finally:
+        project.close()
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     """The methods, what they do, and their presets beside the paper's defaults."""
     from promptstudio.optimize.method import method_named
@@ -572,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run", help="NAME:ID, or ID when only one project has it")
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(handler=cmd_resume)
+
+    again = commands.add_parser("again", help="run a run again with its settings and seed")
+    again.add_argument("run", help="NAME:ID")
+    again.add_argument("--json", action="store_true")
+    again.set_defaults(handler=cmd_again)
 
     described = commands.add_parser("methods", help="explain the methods and their settings")
     described.add_argument("--markdown", action="store_true")

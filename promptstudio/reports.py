@@ -166,6 +166,7 @@ class RunResults:
     steps: int = 0
     step_title: str = ""
     candidates: dict[int, CandidateResult] = field(default_factory=dict)
+    seed: int = 0
 
     @classmethod
     def empty(cls, run: Run) -> RunResults:
@@ -173,7 +174,7 @@ class RunResults:
         run replays its history as events)."""
         return cls(run.id, run.method, run.preset, run.status, run.created,
                    run.params.get("then"), run.best_candidate_id,
-                   int(run.params.get("turns") or 1))
+                   int(run.params.get("turns") or 1), seed=run.seed)
 
     @classmethod
     def load(cls, project: Project, run_id: int) -> RunResults:

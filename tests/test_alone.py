@@ -11,7 +11,6 @@ from task_data import data_project
 
 from promptstudio.evaluation import Evaluator
 from promptstudio.llm.local import LocalBackend
-from promptstudio.store.records import ProjectSettings
 
 pytestmark = pytest.mark.model
 

@@ -193,6 +193,25 @@ def test_optimize_without_a_method_runs_the_proposal_within_its_call_limit(cli, 
     assert result["requested_calls"] <= 120 and result["llm_calls"] <= 120
 
 
+def test_again_repeats_a_run_exactly_on_this_machine(cli, tmp_path):
+    """`again` starts a run with another's settings and seed, says what it reproduces,
+    and on the same model and build ends with the same prompt and scores."""
+    data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 30))
+    cli("new", "s", "--data", str(data))
+    cli("config", "s", "--instruction", "Write the first letter of the word.")
+    code, out, err = cli("optimize", "s", "--method", "demos", "--seed", "3", "--json")
+    assert code == 0, err
+    first = json.loads(out.strip().splitlines()[-1])
+    code, out, err = cli("again", "s:1", "--json")
+    assert code == 0, err
+    assert "same settings and seed (3) as run 1" in err
+    second = json.loads(out.strip().splitlines()[-1])
+    for key in ("best_instruction", "best_demos", "dev_score", "test_score", "why"):
+        assert second[key] == first[key], key
+    code, out, _ = cli("runs", "s", "--json")
+    assert [run["seed"] for run in json.loads(out)] == [3, 3]
+
+
 def test_a_method_that_needs_a_capable_writer_warns_but_runs(cli, tmp_path):
     data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 40))
     cli("new", "s", "--data", str(data))

@@ -56,6 +56,7 @@ from promptstudio.gui.candidates_model import (
 )
 from promptstudio.gui.state import AppState
 from promptstudio.gui.trajectory_plot import TrajectoryPlot, run_color
+from promptstudio.optimize import runner
 from promptstudio.optimize.events import Event, RunFinished, StepStarted
 from promptstudio.optimize.selection import Choice
 from promptstudio.reports import CandidateResult, RunResults
@@ -139,7 +140,8 @@ class RunList(QTreeWidget):
         first = f"Run {results.run_id}: {method}  ({_short_time(results.created)})"
         second = " · ".join([status, *scores])
         item.setText(0, f"{first}\n{second}")
-        tip = (f"{results.title}, {results.preset or 'its own'} settings.\n"
+        tip = (f"{results.title}, {results.preset or 'its own'} settings, seed "
+               f"{results.seed}.\n"
                f"Best dev score: {_score(dev) or 'none yet'}; test score of its best prompt: "
                f"{_score(test) or 'not measured yet'}.")
         item.setToolTip(0, tip + (f"\n{error}" if error else ""))
@@ -184,9 +186,9 @@ class ResultsPage(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.export_prompt_button = QPushButton("Export best prompt…")
-        self.export_prompt_button.setToolTip("Save the prompt marked as best (else the best "
-                                             "by dev score) as a text, Markdown, JSON or "
-                                             "YAML file.")
+        self.export_prompt_button.setToolTip("Save the best prompt named above (the one you "
+                                             "marked, else the pick of your runs) as a text, "
+                                             "Markdown, JSON or YAML file.")
         self.export_prompt_button.clicked.connect(self.export_prompt)
         self.export_report_button = QPushButton("Export report…")
         self.export_report_button.setToolTip("Save every prompt of the ticked runs as a "
@@ -199,6 +201,19 @@ class ResultsPage(QWidget):
 
         self.run_list = RunList()
         self.run_list.itemChanged.connect(lambda *_: self._shown_runs_changed())
+        self.again_button = QPushButton("Run again")
+        self.again_button.setObjectName("runAgain")
+        self.again_button.setToolTip("Start the selected run again with the same method, "
+                                     "settings, limits and seed.")
+        self.again_button.clicked.connect(self.run_again)
+        self.run_list.currentItemChanged.connect(lambda *_: self._update_again_button())
+        state.runs.started.connect(lambda *_: self._update_again_button())
+        state.runs.ended.connect(lambda *_: self._update_again_button())
+        runs_box = QWidget()
+        runs_layout = QVBoxLayout(runs_box)
+        runs_layout.setContentsMargins(0, 0, 0, 0)
+        runs_layout.addWidget(self.run_list, 1)
+        runs_layout.addWidget(self.again_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         self.plot = TrajectoryPlot()
         self.plot.candidate_clicked.connect(self.select_candidate)
@@ -265,7 +280,7 @@ class ResultsPage(QWidget):
         self.detail.export_requested.connect(self._export_candidate)
 
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.run_list)
+        top.addWidget(runs_box)
         top.addWidget(self.plot)
         top.setStretchFactor(1, 1)
         top.setSizes([300, 760])
@@ -363,6 +378,29 @@ class ResultsPage(QWidget):
         if project is not None:
             self._fill_run_list(project.runs())
             self._update_summary()
+
+    def selected_run_id(self) -> int | None:
+        item = self.run_list.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _update_again_button(self) -> None:
+        self.again_button.setEnabled(self.selected_run_id() is not None
+                                     and not self.state.runs.running)
+
+    def run_again(self) -> int | None:
+        """Ask, then start the selected run again; the new run's id, or None."""
+        run_id, project = self.selected_run_id(), self.state.project
+        if run_id is None or project is None:
+            return None
+        note = runner.again_note(project, project.run(run_id))
+        if not messages.ask(self, "Run again", f"Start run {run_id} again? {note}",
+                            yes="Run again"):
+            return None
+        try:
+            return self.state.runs.again(run_id)
+        except Exception as error:  # a missing model file, a bad setting: said, not raised
+            messages.show_error(self, error)
+            return None
 
     def _fill_run_list(self, runs: list[Run]) -> None:
         project = self.state.project

@@ -195,6 +195,16 @@ class RunController(QObject):
         self.resume(run.id)
         return run.id
 
+    def again(self, run_id: int) -> int:
+        """Start a new run with another run's settings, limits and seed."""
+        project = self._project()
+        for config in (project.settings.task_model, project.settings.optimizer_model):
+            check_model_file(config)
+        run = runner.run_again(project, run_id)
+        self.state.candidates_changed.emit()
+        self.resume(run.id)
+        return run.id
+
     def resume(self, run_id: int) -> None:
         """Continue a paused, failed or interrupted run (or start a new one) in the background."""
         if self.running:

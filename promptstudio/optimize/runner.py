@@ -241,6 +241,45 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 
+REPRODUCIBLE = ("On this computer and this llama.cpp build it makes the same prompts, with "
+                "the same scores; another processor or build may round differently, and "
+                "a few answers can change.")
+
+
+def run_again(project: Project, run_id: int) -> Run:
+    """A new run with another run's method, settings, limits and seed."""
+    run = project.run(run_id)
+    return project.add_run(run.method, params=dict(run.params), seed=run.seed,
+                           preset=run.preset, budget=dict(run.budget))
+
+
+def again_note(project: Project, run: Run) -> str:
+    """What running `run` again will reproduce, and what has changed since that it
+    cannot."""
+    changed = []
+    settings = project.settings
+    if settings.task_model != run.task_model:
+        changed.append("the task model")
+    if settings.optimizer_model != run.optimizer_model:
+        changed.append("the optimizer model")
+    start = next((c for c in project.candidates(run.id) if c.operation == "start"), None)
+    if start is not None and start.instruction != (settings.instruction or start.instruction):
+        changed.append("your instruction")
+    note = f"The same settings and seed ({run.seed}) as run {run.id}. "
+    if any(kind == "server" for kind in (settings.task_model.kind,
+                                         settings.optimizer_model.kind)):
+        return note + SERVER_NOTE
+    if changed:
+        return note + (f"Since then {' and '.join(changed)} changed, so the new run can "
+                       "differ.")
+    return note + REPRODUCIBLE
+
+
+SERVER_NOTE = ("A model behind a server answers as the server batches requests, so the same "
+               "seed need not give the same run there (temperature 0 and the seed are sent "
+               "all the same).")
+
+
 def starting_candidate(project: Project, run: Run) -> Candidate:
     """The project's instruction with its default demonstrations, drawn with the run's seed."""
     import random
@@ -272,6 +311,8 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
                      start=start, projected_calls=int(run.params.get("projected_calls", 0)),
                      final_calls=final_calls(sizes(project)))
     ctx.emit(RunStarted(run_id, run.method, ctx.projected_calls, 0.0))
+    if "server" in (task_backend.kind, optimizer_backend.kind):
+        ctx.log(SERVER_NOTE)
     status = "finished"
     try:
         try:

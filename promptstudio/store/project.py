@@ -488,6 +488,7 @@ class Project:
             rejected_candidates=row["rejected_candidates"], error=row["error"],
             created=row["created"], choice=json.loads(row["choice"]) if row["choice"] else None,
             task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
+            optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
         )
 
     def runs(self) -> list[Run]:

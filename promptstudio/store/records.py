@@ -112,3 +112,5 @@ class Run:
     finished."""
     task_model: ModelConfig = field(default_factory=ModelConfig)
     """The project's task model when the run was created."""
+    optimizer_model: ModelConfig = field(default_factory=ModelConfig)
+    """The project's optimizer model when the run was created."""

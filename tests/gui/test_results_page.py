@@ -513,3 +513,25 @@ def test_a_score_on_fewer_rows_says_how_many(qtmodeltester):
     model.refresh([3])
     assert dev_text(3) == "0.91"
     qtmodeltester.check(model)
+
+
+def test_run_again_repeats_the_run_with_its_seed(state, letters, page, answers, qtbot):
+    """The selected run, started again from the page: the same settings and seed, said
+    before it starts, and the same prompts and pick."""
+    model = ScriptedModel(letters_task, letters_optimizer)
+    state.use_backend(state.project.settings.task_model, model, owned=False)
+    page.run_list.setCurrentItem(page.run_list.item_for(letters))
+    assert page.again_button.isEnabled()
+    with qtbot.waitSignal(state.runs.ended, timeout=60_000) as ended:
+        again = page.run_again()
+    assert ended.args[1] == "finished"
+    assert "same settings and seed (0)" in answers.asked[-1]
+    assert "same prompts, with the same scores" in answers.asked[-1]
+    project = state.project
+    first, second = project.run(letters), project.run(again)
+    assert (second.method, second.preset, second.seed, second.params) == (
+        first.method, first.preset, first.seed, first.params)
+    assert ([c.instruction for c in project.candidates(again)]
+            == [c.instruction for c in project.candidates(letters)])
+    assert second.choice["reason"] == first.choice["reason"]
+    assert "seed 0" in page.run_list.item_for(again).toolTip(0)
