@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from promptstudio.optimize import method
 from promptstudio.optimize.events import (
     CandidateCreated,
     CandidateScored,
@@ -32,42 +33,6 @@ from promptstudio.store.records import Candidate, Run
 PLOTTED_SPLITS = ("train", "dev")
 """The splits a trajectory follows; test is scored once, for the final best."""
 
-OPERATION_NAMES = {
-    "start": "Starting prompt",
-    "manual": "Entered by hand",
-    "forward": "Guessed from examples (APE)",
-    "reverse": "Filled in from examples (APE)",
-    "template": "Guessed with your meta-prompt (APE)",
-    "paraphrase": "Reworded",
-    "gradient-edit": "Rewritten to fix mistakes (ProTeGi)",
-    "opro": "Proposed from scores (OPRO)",
-    "induce": "Written from examples (PE2)",
-    "pe2": "Edited after reasoning (PE2)",
-    "demo": "Other examples shown",
-}
-
-OPERATION_STORIES = {
-    "start": "The project's starting instruction, with examples drawn at random from the "
-             "training rows.",
-    "manual": "Entered by hand.",
-    "forward": "APE showed the optimizer model a few training examples and asked which "
-               "instruction would produce them.",
-    "reverse": "APE showed the optimizer model a few training examples and let it fill in "
-               "the instruction that produced them.",
-    "template": "APE asked the optimizer model for this instruction with your own "
-                "meta-prompt.",
-    "paraphrase": "The optimizer model reworded an earlier prompt, keeping its meaning.",
-    "gradient-edit": "ProTeGi showed the optimizer model answers that an earlier prompt got "
-                     "wrong, asked it why, and had it rewrite the prompt to fix that.",
-    "opro": "OPRO showed the optimizer model earlier instructions with their scores and "
-            "asked it for one that scores higher.",
-    "induce": "PE2 asked the optimizer model to write an instruction from a few training "
-              "examples.",
-    "pe2": "PE2 had the optimizer model reason about answers that an earlier prompt got "
-           "wrong, then change a few words of it.",
-    "demo": "The same instruction, shown to the model with other examples.",
-}
-
 STATUS_NAMES = {
     "pending": "Not started",
     "running": "Running",
@@ -79,8 +44,8 @@ STATUS_NAMES = {
 
 
 def operation_name(operation: str) -> str:
-    """How a candidate was made, in plain words."""
-    return OPERATION_NAMES.get(operation, operation.replace("-", " ").capitalize())
+    """How a candidate was made, in plain words (the method that makes it says)."""
+    return method.operation(operation).label
 
 
 def local_time(stamp: str) -> str:
@@ -341,7 +306,7 @@ def provenance(project: Project, candidate: Candidate,
     edit was given, the scored instructions OPRO was shown, the examples a prompt shows."""
     known = known or {}
     meta = candidate.meta
-    story = OPERATION_STORIES.get(candidate.operation, operation_name(candidate.operation))
+    story = method.operation(candidate.operation).story
     if candidate.parent_ids and candidate.operation not in ("start", "opro"):
         sources = ", ".join(f"#{i}" for i in candidate.parent_ids)
         story += f" Made from {sources}."

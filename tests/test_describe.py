@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptstudio.optimize import describe, events
-from promptstudio.optimize.method import method_named, methods
+from promptstudio.optimize.method import method_named, methods, operation, setting
 
 
 def every_setting():
@@ -20,23 +20,23 @@ def every_setting():
 
 @pytest.mark.parametrize(("method", "key"), list(every_setting()))
 def test_every_setting_of_every_method_is_described(method, key):
-    described = describe.SETTINGS[method].get(key)
+    described = method_named(method).settings.get(key)
     assert described is not None, f"{method}.{key} has no description"
     assert described.label and described.label[0].isupper()
     assert len(described.text) > 30 and described.text.endswith(".")
 
 
 def test_no_description_is_left_over_from_a_removed_setting():
-    for name, described in describe.SETTINGS.items():
+    for name in methods():
         method = method_named(name)
         known = set(method.paper).union(*method.presets.values())
-        assert set(described) <= known, name
+        assert set(method.settings) <= known, name
 
 
 def test_every_preset_value_of_a_choice_is_among_its_choices():
     checked = 0
     for method, key in every_setting():
-        choices = describe.setting(method, key).choices
+        choices = setting(method, key).choices
         for params in method_named(method).presets.values():
             if choices and key in params:
                 assert params[key] in choices, (method, key, params[key])
@@ -50,7 +50,18 @@ def test_presets_are_explained():
 
 
 def test_an_unknown_setting_still_gets_a_label():
-    assert describe.setting("ape", "new_thing").label == "New thing"
+    assert setting("ape", "new_thing").label == "New thing"
+
+
+def test_every_way_a_method_makes_candidates_is_described_by_that_method_alone():
+    """A method carries its own words: no two methods claim one operation, and each
+    operation has a label, a phrase for the log and a story."""
+    claimed = [op for name in methods() for op in method_named(name).operations]
+    assert len(claimed) == len(set(claimed))
+    for name in claimed:
+        described = operation(name)
+        assert described.label[0].isupper() and described.log and described.story.endswith(".")
+    assert operation("new-trick").label == "New trick"
 
 
 def test_each_event_becomes_one_plain_line():

@@ -17,7 +17,7 @@ from promptstudio.parsing import clean_instruction
 
 EXAMPLES = [json.loads(line) for line in
             (Path(__file__).parent / "data" / "gate_examples.jsonl").read_text().splitlines()]
-META_PROMPTS = [meta_prompts.load(name) for name in meta_prompts.NAMES]
+META_PROMPTS = [meta_prompts.load(name) for name in meta_prompts.names()]
 LABELS = ("Instruction", "Input", "Output")
 
 

@@ -9,7 +9,7 @@ from promptstudio.store.records import ProjectSettings
 
 
 def test_every_named_meta_prompt_ships():
-    for name in meta_prompts.NAMES:
+    for name in meta_prompts.names():
         assert meta_prompts.default(name).strip()
     with pytest.raises(KeyError, match="No meta-prompt named"):
         meta_prompts.default("nonexistent")

@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from promptstudio.optimize import describe
-from promptstudio.optimize.method import Method
+from promptstudio.optimize.method import Method, Setting, setting
 
 LARGEST = 10_000_000
 
@@ -63,7 +62,7 @@ class _Field:
         self.widget, self.read, self.write = widget, read, write
 
 
-def _editor(value: object, setting: describe.Setting, changed: Callable[..., None]) -> _Field:
+def _editor(value: object, setting: Setting, changed: Callable[..., None]) -> _Field:
     if setting.choices:
         combo = QComboBox()
         combo.addItems(list(setting.choices))
@@ -148,11 +147,11 @@ class ParamsForm(QWidget):
                 row, 0, 1, 3)
             row += 1
         for name, value in params.items():
-            setting = describe.setting(method.name, name)
-            label = QLabel(setting.label)
-            label.setToolTip(setting.text)
-            field = _editor(value, setting, lambda *_, n=name: self._edited(n))
-            field.widget.setToolTip(setting.text)
+            described = setting(method.name, name)
+            label = QLabel(described.label)
+            label.setToolTip(described.text)
+            field = _editor(value, described, lambda *_, n=name: self._edited(n))
+            field.widget.setToolTip(described.text)
             field.widget.setObjectName(f"param_{name}")
             label.setBuddy(field.widget)
             paper = hint_label(shown(method.paper[name]) if name in method.paper else "")
@@ -162,7 +161,7 @@ class ParamsForm(QWidget):
             self.grid.addWidget(label, row, 0, align)
             self.grid.addWidget(field.widget, row, 1)
             self.grid.addWidget(paper, row, 2, align)
-            description = hint_label(setting.text)
+            description = hint_label(described.text)
             self.grid.addWidget(description, row + 1, 0, 1, 3)
             self.grid.setRowMinimumHeight(row + 2, 8)
             row += 3

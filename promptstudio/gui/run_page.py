@@ -55,8 +55,6 @@ from promptstudio.store.records import Run
 REFRESH_MS = 100
 PLAN_DELAY_MS = 400
 LOG_LINES = 20_000
-METHOD_ORDER = ("demos", "ape", "opro", "protegi", "pe2")
-"""Simplest and cheapest first: for the bundled small model, demonstrations matter most."""
 DEMO_SEARCH_CHOICES = {
     "keep": ("Keep the starting examples", None, 1),
     "afterwards": ("Afterwards, look for better examples", "demos", 1),
@@ -66,9 +64,8 @@ DEMO_SEARCH_CHOICES = {
 
 
 def ordered_methods() -> list[Method]:
-    names = methods()
-    rank = {name: index for index, name in enumerate(METHOD_ORDER)}
-    return [method_named(n) for n in sorted(names, key=lambda n: (rank.get(n, 99), n))]
+    """In each method's own `order`: simplest and cheapest first."""
+    return [method_named(n) for n in methods()]
 
 
 def short_title(method: str) -> str:

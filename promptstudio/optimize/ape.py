@@ -37,8 +37,15 @@ from typing import ClassVar
 from promptstudio.optimize import bandits, meta_prompts
 from promptstudio.optimize.budget import BudgetExhausted
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
-from promptstudio.optimize.method import Method, Sizes, register
-from promptstudio.optimize.runner import DEFAULT_DEMOS, FINALISTS
+from promptstudio.optimize.method import (
+    DEFAULT_DEMOS,
+    FINALISTS,
+    Method,
+    Operation,
+    Setting,
+    Sizes,
+    register,
+)
 from promptstudio.parsing import clean_instruction
 from promptstudio.store.records import Candidate, Example
 
@@ -76,6 +83,81 @@ class APE(Method):
         "ucb_batch": 50,
         "mc_rounds": 0,  # iterative APE is an optional extra in the paper, without sizes;
         "mc_per_round": 10,  # 10 rewordings a round is our choice
+    }
+    order = 1
+    meta_prompts = ("ape_forward", "ape_reverse", "paraphrase")
+    operations: ClassVar[dict[str, Operation]] = {
+        "forward": Operation(
+            "Guessed from examples (APE)",
+            "guessed from examples",
+            "APE showed the optimizer model a few training examples and asked which "
+            "instruction would produce them."),
+        "reverse": Operation(
+            "Filled in from examples (APE)",
+            "guessed from examples",
+            "APE showed the optimizer model a few training examples and let it fill in "
+            "the instruction that produced them."),
+        "template": Operation(
+            "Guessed with your meta-prompt (APE)",
+            "guessed with your own guessing prompt",
+            "APE asked the optimizer model for this instruction with your own "
+            "meta-prompt."),
+    }
+    settings: ClassVar[dict[str, Setting]] = {
+        "mode": Setting(
+            "Guessing style",
+            "How the model is asked to guess the instruction behind your examples. "
+            "'forward' shows the examples and lets the model finish the sentence that names "
+            "the instruction; 'reverse' leaves a blank for the instruction before the rest "
+            "of the sentence; 'both' takes turns.", MODES),
+        "template": Setting(
+            "Own guessing prompt",
+            "Your own text for asking the model to guess the instruction, with {demos} where "
+            "the examples go and, if you like, {blank} where the instruction goes. Leave it "
+            "empty to use the built-in one."),
+        "subsamples": Setting(
+            "Groups of examples",
+            "How many different small groups of training examples the model is shown; each "
+            "group gives its own guesses."),
+        "demos_per_subsample": Setting(
+            "Examples per group",
+            "How many examples each group shows the model when it guesses the instruction."),
+        "per_subsample": Setting(
+            "Guesses per group",
+            "How many instructions the model guesses from each group. Groups times guesses "
+            "is how many instructions are tried."),
+        "score_by": Setting(
+            "Judge guesses by",
+            "'accuracy' counts how often the model answers right under the instruction (the "
+            "paper found this predicts the final score best); 'logprob' measures how likely "
+            "the model finds the right answers, which needs a model that reports "
+            "probabilities, such as the bundled one.", ("accuracy", "logprob")),
+        "selection": Setting(
+            "How to pick the best guesses",
+            "'stages' tries every guess on a few examples, keeps the better part, tries those "
+            "on more examples, and so on; 'ucb' runs a race that spends more examples on the "
+            "guesses that look promising.", ("stages", "ucb")),
+        "stage_sizes": Setting(
+            "Examples per stage",
+            "With 'stages': how many examples a guess has been tried on by the end of each "
+            "stage, as growing numbers separated by commas, for example 4, 8, 16."),
+        "keep_fraction": Setting(
+            "Share kept per stage",
+            "With 'stages': the share of guesses that go on to the next stage; 0.5 keeps the "
+            "better half."),
+        "ucb_budget": Setting(
+            "Race length (answers)",
+            "With 'ucb': how many answers to examples the race may spend in all."),
+        "ucb_batch": Setting(
+            "Examples per race turn",
+            "With 'ucb': how many examples a guess is tried on each time the race picks it."),
+        "mc_rounds": Setting(
+            "Rewording rounds",
+            "How many times the best instruction is reworded at the end, looking for a "
+            "better phrasing with the same meaning. 0 skips this; gains level off after 3."),
+        "mc_per_round": Setting(
+            "Rewordings per round",
+            "How many rewordings of the best instruction are tried in each rewording round."),
     }
     presets: ClassVar[dict[str, dict]] = {
         # Laptop cost: 8 guesses instead of 250, judged on up to 16 examples instead of 50.

@@ -37,6 +37,10 @@ from dataclasses import dataclass, field
 
 Pull = Callable[[int, int], list[float]]
 STRATEGIES = ("ucb", "ucb-e", "successive-rejects", "successive-halving")
+RACE_TEXT = ("'ucb' and 'ucb-e' spend more examples on the contenders that look promising; "
+         "'successive-rejects' drops the worst one phase by phase; 'successive-halving' keeps "
+         "the better half each round.")
+"""The race strategies in plain words, for the settings that choose one."""
 
 
 @dataclass

@@ -310,7 +310,7 @@ class RunContext:
             allowed = [settings.task_description,
                        *(f"{e.input} {e.output}" for e in self._all_train)]
             labels = re.findall(r"(?m)^\s*([A-Za-z][\w ]{0,20}?)\s*:", self.template.text)
-            written = [meta_prompts.load(name, self.project) for name in meta_prompts.NAMES]
+            written = [meta_prompts.load(name, self.project) for name in meta_prompts.names()]
             self._gate = gate.Gate(self.start.instruction, meta_prompts=written,
                                    allowed=allowed, labels=labels,
                                    max_words=int(self.run.params.get("gate_max_words")

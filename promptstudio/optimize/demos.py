@@ -33,9 +33,17 @@ from itertools import cycle
 from typing import ClassVar
 
 from promptstudio.optimize import bandits
+from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import RunContext
-from promptstudio.optimize.method import Method, Sizes, register
-from promptstudio.optimize.runner import DEFAULT_DEMOS, FINALISTS
+from promptstudio.optimize.method import (
+    DEFAULT_DEMOS,
+    FINALISTS,
+    Method,
+    Operation,
+    Setting,
+    Sizes,
+    register,
+)
 from promptstudio.store.records import Candidate, Example
 
 
@@ -51,6 +59,42 @@ class DemoSearch(Method):
         "hundred short answers on the quick setting."
     )
     paper: ClassVar[dict] = {}
+    order = 0
+    meta_prompts = ()
+    operations: ClassVar[dict[str, Operation]] = {
+        "demo": Operation(
+            "Other examples shown",
+            "the same instruction with other examples",
+            "The same instruction, shown to the model with other examples."),
+    }
+    settings: ClassVar[dict[str, Setting]] = {
+        "k": Setting(
+            "Fewest examples shown",
+            "The fewest worked examples (demonstrations) the model sees together with the "
+            "instruction in a pick."),
+        "max_k": Setting(
+            "Most examples shown",
+            "The most worked examples in a pick. Picks of several sizes up to this are "
+            "tried, because small models often do better with more examples; more "
+            "examples make every answer slower."),
+        "random_sets": Setting(
+            "Random picks",
+            "How many random sets of training examples are tried as demonstrations."),
+        "bootstrapped_sets": Setting(
+            "Picks from right answers",
+            "How many sets are made only of training examples the model already answers "
+            "right."),
+        "bandit": Setting(
+            "How to race the picks",
+            "How the sets of examples compete on training examples: " + _RACE,
+            bandits.STRATEGIES),
+        "budget_per_set": Setting(
+            "Examples per pick",
+            "On average, how many training examples each set is tried on in the race."),
+        "batch": Setting(
+            "Examples per race turn",
+            "How many examples a set is tried on each time the race picks it."),
+    }
     presets: ClassVar[dict[str, dict]] = {
         "quick": {"k": 3, "max_k": 8, "random_sets": 6, "bootstrapped_sets": 3,
                   "bandit": "successive-halving", "budget_per_set": 8, "batch": 4},

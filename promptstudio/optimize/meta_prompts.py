@@ -1,8 +1,9 @@
 """The meta-prompts: the texts that ask the optimizer model for new prompts.
 
 Each lives in `resources/meta_prompts/<name>.txt`, written for PromptStudio after the
-structure of its paper. A project may keep its own version of any of them (stored in the
-project file, so it travels with it); `load` prefers that.
+structure of its paper; the method that writes with it names it (`Method.meta_prompts`). A
+project may keep its own version of any of them (stored in the project file, so it travels
+with it); `load` prefers that.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ import re
 from promptstudio.paths import resource
 from promptstudio.store.project import Project
 
-NAMES = ("ape_forward", "ape_reverse", "paraphrase", "protegi_gradient", "protegi_edit",
-         "opro", "pe2_induce", "pe2_reason", "pe2_refine")
 _SLOT = re.compile(r"\{\{|\}\}|\{(\w+)\}")
 
 
+def names() -> list[str]:
+    """Every meta-prompt the methods write with."""
+    from promptstudio.optimize.method import meta_prompt_names
+
+    return meta_prompt_names()
+
+
 def default(name: str) -> str:
-    if name not in NAMES:
-        raise KeyError(f"No meta-prompt named {name!r}; known: {', '.join(NAMES)}.")
+    if name not in names():
+        raise KeyError(f"No meta-prompt named {name!r}; known: {', '.join(names())}.")
     return resource("meta_prompts", f"{name}.txt").read_text(encoding="utf-8")
 
 

@@ -9,6 +9,48 @@ if TYPE_CHECKING:
     from promptstudio.optimize.context import RunContext
 
 
+FINALISTS = 4
+"""Candidates a search hands on to the final choice (`runner.choose`)."""
+DEFAULT_DEMOS = 3
+"""Demonstrations the starting prompt shows, drawn from train with the run's seed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a method: a short label, what it does, and its allowed values when
+    it is a choice among words."""
+
+    label: str
+    text: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One way a candidate is made, in plain words: its name in the table, the phrase the
+    run's log uses, and the story the candidate's detail tells."""
+
+    label: str
+    log: str
+    story: str
+
+
+COMMON_OPERATIONS = {
+    "start": Operation("Starting prompt", "your starting prompt",
+                       "The project's starting instruction, with examples drawn at random "
+                       "from the training rows."),
+    "manual": Operation("Entered by hand", "entered by hand", "Entered by hand."),
+    "paraphrase": Operation("Reworded", "a rewording",
+                            "The optimizer model reworded an earlier prompt, keeping its "
+                            "meaning."),
+    "ablation": Operation("Your instruction with the new examples",
+                          "your instruction with the new examples",
+                          "To tell what made the gain, the run scored your own instruction "
+                          "with the examples the best prompt shows."),
+}
+"""Ways of making a candidate that belong to no one method."""
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How many examples each split holds, for projecting a run's cost."""
@@ -32,6 +74,14 @@ class Method:
     """What it does, when to choose it and what it costs, in plain words for the GUI."""
     presets: ClassVar[dict[str, dict]]
     paper: ClassVar[dict]
+    order: ClassVar[int] = 99
+    """Where the method stands in the Run page's list: simplest and cheapest first."""
+    settings: ClassVar[dict[str, Setting]] = {}
+    """Each setting in plain words, by its key in `presets`."""
+    operations: ClassVar[dict[str, Operation]] = {}
+    """The ways its candidates are made, by the `operation` they are stored with."""
+    meta_prompts: ClassVar[tuple[str, ...]] = ()
+    """The meta-prompts it writes with (`resources/meta_prompts/<name>.txt`)."""
     needs_capable_writer: ClassVar[bool] = False
     """Whether it asks the optimizer model to follow a request (critique, rewrite), which a
     small base model cannot; then `asks_the_writer` says what, for the warning."""
@@ -81,8 +131,37 @@ def method_title(name: str) -> str:
 
 
 def methods() -> list[str]:
+    """The methods' names, in the order the Run page lists them."""
     _load_all()
-    return list(_REGISTRY)
+    return sorted(_REGISTRY, key=lambda name: (_REGISTRY[name].order, name))
+
+
+def setting(method: str, name: str) -> Setting:
+    """The plain-words description of one setting; a bare one for a setting not described."""
+    try:
+        known = method_named(method).settings.get(name)
+    except ValueError:
+        known = None
+    return known or Setting(name.replace("_", " ").capitalize(), "")
+
+
+def operation(name: str) -> Operation:
+    """How a candidate stored with operation `name` was made; a bare description for an
+    operation no method declares (a run of an older version)."""
+    _load_all()
+    for method in _REGISTRY.values():
+        if name in method.operations:
+            return method.operations[name]
+    if name in COMMON_OPERATIONS:
+        return COMMON_OPERATIONS[name]
+    words = name.replace("-", " ")
+    return Operation(words.capitalize(), words, words.capitalize() + ".")
+
+
+def meta_prompt_names() -> list[str]:
+    """Every meta-prompt a method writes with, each once."""
+    _load_all()
+    return list(dict.fromkeys(n for method in _REGISTRY.values() for n in method.meta_prompts))
 
 
 def _load_all() -> None:

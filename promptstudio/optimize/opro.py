@@ -31,7 +31,14 @@ from typing import ClassVar
 from promptstudio.evaluation import label_continuation
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
-from promptstudio.optimize.method import Method, Sizes, register
+from promptstudio.optimize.method import (
+    FINALISTS,
+    Method,
+    Operation,
+    Setting,
+    Sizes,
+    register,
+)
 from promptstudio.parsing import clean_instruction, first_proposal
 from promptstudio.store.records import Candidate, Example
 from promptstudio.templates import DEFAULT_TEMPLATE, PromptTemplate
@@ -40,7 +47,6 @@ POSITIONS = {
     "before_question": DEFAULT_TEMPLATE,
     "question_begin": "{demos}Input: {instruction}\n{input}\nOutput:",
 }
-FINALISTS = 4
 REPLY_TOKENS = 128
 
 
@@ -60,6 +66,41 @@ class OPRO(Method):
     asks_the_writer = "read earlier instructions with their scores and write a better one"
     paper: ClassVar[dict] = {"steps": 200, "per_step": 8, "history": 20, "exemplars": 3,
                              "train_size": 50, "position": "answer_begin"}
+    order = 2
+    meta_prompts = ("opro",)
+    operations: ClassVar[dict[str, Operation]] = {
+        "opro": Operation(
+            "Proposed from scores (OPRO)",
+            "written to beat the best so far",
+            "OPRO showed the optimizer model earlier instructions with their scores and "
+            "asked it for one that scores higher."),
+    }
+    settings: ClassVar[dict[str, Setting]] = {
+        "steps": Setting(
+            "Steps",
+            "How many times the optimizer model is asked for new instructions. OPRO improves "
+            "slowly; the paper used 200 steps."),
+        "per_step": Setting(
+            "Instructions per step",
+            "How many new instructions the optimizer model writes in each step."),
+        "history": Setting(
+            "Earlier instructions shown",
+            "How many of the best instructions so far, with their scores, the optimizer "
+            "model reads in each step."),
+        "exemplars": Setting(
+            "Examples shown",
+            "How many training examples the optimizer model sees in each step, so it knows "
+            "what the task looks like."),
+        "train_size": Setting(
+            "Examples for scoring",
+            "How many training examples every new instruction is tried on."),
+        "position": Setting(
+            "Where the instruction goes",
+            "'before_question' puts the instruction before the input; 'question_begin' at the "
+            "start of the input line. The paper's 'answer_begin' is not possible with "
+            "PromptStudio's templates. Only used with the default template.",
+            tuple(POSITIONS)),
+    }
     presets: ClassVar[dict[str, dict]] = {
         # A few minutes on the bundled 270M model: fewer and smaller steps, a smaller subset.
         "quick": {"steps": 3, "per_step": 4, "history": 20, "exemplars": 3, "train_size": 16,

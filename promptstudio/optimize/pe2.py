@@ -32,11 +32,17 @@ from typing import ClassVar
 
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
-from promptstudio.optimize.method import Method, Sizes, register
+from promptstudio.optimize.method import (
+    FINALISTS,
+    Method,
+    Operation,
+    Setting,
+    Sizes,
+    register,
+)
 from promptstudio.parsing import clean_instruction, first_proposal
 from promptstudio.store.records import Candidate, Evaluation, Example
 
-FINALISTS = 4
 INDUCTION_DEMOS = 5
 REASONING_TOKENS = 256
 
@@ -57,6 +63,51 @@ class PE2(Method):
     asks_the_writer = "reason step by step about the prompt's mistakes and edit it"
     paper: ClassVar[dict] = {"init": "induction", "steps": 3, "n": 4, "m": 4, "batch_size": 2,
                              "step_size": 10, "max_words": 50, "train_size": 50}
+    order = 4
+    meta_prompts = ("pe2_induce", "pe2_reason", "pe2_refine")
+    operations: ClassVar[dict[str, Operation]] = {
+        "induce": Operation(
+            "Written from examples (PE2)",
+            "guessed from examples",
+            "PE2 asked the optimizer model to write an instruction from a few training "
+            "examples."),
+        "pe2": Operation(
+            "Edited after reasoning (PE2)",
+            "edited after reasoning about mistakes",
+            "PE2 had the optimizer model reason about answers that an earlier prompt got "
+            "wrong, then change a few words of it."),
+    }
+    settings: ClassVar[dict[str, Setting]] = {
+        "init": Setting(
+            "Start from",
+            "'user' starts from your instruction; 'induction' first has the model guess "
+            "instructions from your examples (as APE does) and starts from those.",
+            ("user", "induction")),
+        "steps": Setting(
+            "Steps",
+            "How many rounds of reasoning about mistakes and editing the prompts."),
+        "n": Setting(
+            "Prompts improved per step",
+            "How many of the best prompts found so far, in any step, are improved in each "
+            "step. Going back to an earlier prompt means a bad edit never loses a good one."),
+        "m": Setting(
+            "New prompts per prompt",
+            "How many edited prompts the model writes for each prompt it improves."),
+        "batch_size": Setting(
+            "Mistakes shown",
+            "How many examples the prompt got wrong are shown to the model when it reasons "
+            "about what to change."),
+        "step_size": Setting(
+            "Most words changed",
+            "The most words one edit may change, so that every step makes small, careful "
+            "changes."),
+        "max_words": Setting(
+            "Longest prompt (words)",
+            "The most words a new prompt may have."),
+        "train_size": Setting(
+            "Examples for scoring",
+            "How many training examples every new prompt is tried on."),
+    }
     presets: ClassVar[dict[str, dict]] = {
         # A few minutes on the bundled 270M model: two steps from the two best prompts.
         "quick": {"init": "user", "steps": 2, "n": 2, "m": 2, "batch_size": 2,

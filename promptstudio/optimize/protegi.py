@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from promptstudio.optimize import bandits
+from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
-from promptstudio.optimize.method import Method, Sizes, register
+from promptstudio.optimize.method import Method, Operation, Setting, Sizes, register
 from promptstudio.parsing import tagged
 from promptstudio.store.records import Candidate, Evaluation, Example
 
@@ -68,6 +69,58 @@ class ProTeGi(Method):
     needs_capable_writer = True
     asks_the_writer = "find the reasons for the prompt's mistakes and rewrite it to fix them"
     paper: ClassVar[dict] = PAPER
+    order = 3
+    meta_prompts = ("protegi_gradient", "protegi_edit", "paraphrase")
+    operations: ClassVar[dict[str, Operation]] = {
+        "gradient-edit": Operation(
+            "Rewritten to fix mistakes (ProTeGi)",
+            "rewritten to fix mistakes",
+            "ProTeGi showed the optimizer model answers that an earlier prompt got wrong, "
+            "asked it why, and had it rewrite the prompt to fix that."),
+    }
+    settings: ClassVar[dict[str, Setting]] = {
+        "rounds": Setting(
+            "Rounds",
+            "How many rounds of finding mistakes and rewriting the prompt. The paper saw the "
+            "gains peak around round 3; more rounds can fit the training examples too "
+            "closely."),
+        "beam": Setting(
+            "Prompts kept per round",
+            "How many of the best prompts go on to the next round (the 'beam')."),
+        "minibatch": Setting(
+            "Examples checked for mistakes",
+            "How many training examples each kept prompt answers in a round, to find the "
+            "mistakes it makes."),
+        "gradients": Setting(
+            "Groups of mistakes",
+            "How many groups of mistakes the model is asked to explain, per prompt and "
+            "round. Each explanation (the paper's 'textual gradient') leads to a rewrite."),
+        "errors_per_gradient": Setting(
+            "Mistakes per group",
+            "How many wrong answers the model sees together when it explains what the prompt "
+            "gets wrong."),
+        "edits_per_gradient": Setting(
+            "Rewrites per explanation",
+            "How many rewritten prompts are kept from each explanation of the mistakes."),
+        "paraphrases": Setting(
+            "Rewordings per rewrite",
+            "How many times each rewritten prompt is reworded, to search around it."),
+        "max_expansion": Setting(
+            "Most new prompts per prompt",
+            "The most new prompts one prompt may produce in a round; when there are more, a "
+            "random few are kept."),
+        "bandit": Setting(
+            "How to race the new prompts",
+            "How the new prompts compete on dev examples for a place in the next round: "
+            + _RACE, bandits.STRATEGIES),
+        "selection_budget": Setting(
+            "Race length (answers)",
+            "How many answers to examples the race may spend in each round to choose the "
+            "prompts that go on."),
+        "pull_size": Setting(
+            "Examples per race turn",
+            "How many examples a prompt is tried on each time the race picks it."),
+    }
     presets: ClassVar[dict[str, dict]] = {
         # Small enough for a 270M model with ~100 train and ~20 dev rows: few rounds, a
         # narrow beam and minibatch, one paraphrase, and a selection budget the dev split

@@ -18,7 +18,7 @@ from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
 from promptstudio.optimize.estimate import CallCost
 from promptstudio.optimize.events import Listener, RunFinished, RunStarted
-from promptstudio.optimize.method import Method, Sizes, method_named
+from promptstudio.optimize.method import DEFAULT_DEMOS, FINALISTS, Method, Sizes, method_named
 from promptstudio.optimize.selection import (
     FOUND,
     KEPT_START,
@@ -37,8 +37,6 @@ from promptstudio.optimize.selection import (
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import Candidate, Example, Run, now
 
-DEFAULT_DEMOS = 3
-FINALISTS = 4
 MIN_DEV_ROWS = 8
 """Fewer dev rows leave too few to confirm a winner on (`selection`)."""
 PRESETS = ("quick", "standard", "thorough")
