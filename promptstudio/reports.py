@@ -26,7 +26,7 @@ from promptstudio.optimize.events import (
     RunStarted,
     StepStarted,
 )
-from promptstudio.optimize.method import method_title
+from promptstudio.optimize.method import Section, method_title
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Run
 
@@ -290,15 +290,6 @@ def trajectory(candidates: Iterable[CandidateResult],
 # -- how a candidate came about ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Section:
-    """A titled part of a candidate's story: a paragraph and, maybe, a list of lines."""
-
-    title: str
-    text: str = ""
-    lines: tuple[str, ...] = ()
-
-
 def provenance(project: Project, candidate: Candidate,
                known: dict[int, CandidateResult] | None = None) -> list[Section]:
     """How the candidate was made, from what its method stored with it: the critique of a
@@ -311,47 +302,16 @@ def provenance(project: Project, candidate: Candidate,
         sources = ", ".join(f"#{i}" for i in candidate.parent_ids)
         story += f" Made from {sources}."
     sections = [Section("How it was made", story)]
-    operation = candidate.operation
-    if operation == "gradient-edit":
-        if candidate.origin:
-            sections.append(Section("The problem the optimizer model found", candidate.origin))
-        wrong = project.examples(ids=meta.get("errors", ()))
-        if wrong:
-            sections.append(Section("Answers it was shown that were wrong", "",
-                                    tuple(f"{e.input} → {e.output}" for e in wrong)))
-    elif operation == "paraphrase":
+    if candidate.operation == "paraphrase":
         if "paraphrase_of" in meta:
             sections[0] = Section("How it was made", story.replace(
                 "an earlier prompt", f"prompt #{meta['paraphrase_of']}"))
         if candidate.origin:
             sections.append(Section("The problem its source was written to fix",
                                     candidate.origin))
-    elif operation == "pe2":
-        reasoning = meta.get("reasoning") or candidate.origin
-        if reasoning:
-            sections.append(Section("The optimizer model's reasoning", reasoning))
-        if meta.get("history"):
-            sections.append(Section("Optimization history it was given", "",
-                                    tuple(meta["history"].splitlines())))
-        if meta.get("momentum"):
-            sections.append(Section("Momentum summary it was given", "",
-                                    tuple(meta["momentum"].splitlines())))
-    elif operation == "opro" and candidate.parent_ids:
-        shown = []
-        for parent_id in candidate.parent_ids:
-            parent = known.get(parent_id)
-            if parent is None:
-                continue
-            score = parent.score("train")
-            shown.append(f"#{parent_id}: {parent.instruction}"
-                         + (f" (score {round(100 * score)})" if score is not None else ""))
-        sections.append(Section(f"Earlier instructions it was shown ({len(candidate.parent_ids)})",
-                                "Lowest score first, as OPRO shows them.", tuple(shown)))
-    elif operation in ("induce", "demo") and candidate.origin:
-        origin = {"random": "A random pick of training examples.",
-                  "bootstrapped": "Training examples the model already answered right."
-                  }.get(candidate.origin, candidate.origin)
-        sections.append(Section("Where it came from", origin))
+    maker = method.owner(candidate.operation)
+    if maker is not None:
+        sections += maker.story(project, candidate, known)
     if "template" in meta:
         sections.append(Section("Template it was scored in", meta["template"]))
     demos = project.examples(ids=candidate.demo_ids)

@@ -40,6 +40,7 @@ from promptstudio.optimize.method import (
     FINALISTS,
     Method,
     Operation,
+    Section,
     Setting,
     Sizes,
     register,
@@ -105,6 +106,12 @@ class DemoSearch(Method):
         "thorough": {"k": 4, "max_k": 16, "random_sets": 8, "bootstrapped_sets": 8,
                      "bandit": "successive-rejects", "budget_per_set": 32, "batch": 4},
     }
+
+    def story(self, project, candidate, known) -> list[Section]:
+        origin = {"random": "A random pick of training examples.",
+                  "bootstrapped": "Training examples the model already answered right."
+                  }.get(candidate.origin, candidate.origin)
+        return [Section("Where it came from", origin)] if origin else []
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         train = max(0, sizes.train - DEFAULT_DEMOS)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from promptstudio.optimize.context import RunContext
+    from promptstudio.store.project import Project
+    from promptstudio.store.records import Candidate
 
 
 FINALISTS = 4
@@ -49,6 +52,15 @@ COMMON_OPERATIONS = {
                           "with the examples the best prompt shows."),
 }
 """Ways of making a candidate that belong to no one method."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of a candidate's story: a paragraph and, maybe, a list of lines."""
+
+    title: str
+    text: str = ""
+    lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,13 @@ class Method:
         meta-prompt and writes many tokens, so it costs far more than a task answer."""
         return 0
 
+    def story(self, project: Project, candidate: Candidate,
+              known: Mapping[int, Any]) -> list[Section]:
+        """What the method stored about how it made `candidate`, told in sections (the
+        critique behind an edit, the history the optimizer model was shown). `known`
+        holds the run's other candidates as the results page has them, by id."""
+        return []
+
     def optimize(self, ctx: RunContext, params: dict) -> None:
         """Search, creating and scoring candidates through `ctx`. May set
         `ctx.finalists`; otherwise the best-scoring candidates on train are the finalists."""
@@ -145,13 +164,18 @@ def setting(method: str, name: str) -> Setting:
     return known or Setting(name.replace("_", " ").capitalize(), "")
 
 
+def owner(operation_name: str) -> Method | None:
+    """The method that makes candidates with this operation, if one does."""
+    _load_all()
+    return next((m for m in _REGISTRY.values() if operation_name in m.operations), None)
+
+
 def operation(name: str) -> Operation:
     """How a candidate stored with operation `name` was made; a bare description for an
     operation no method declares (a run of an older version)."""
-    _load_all()
-    for method in _REGISTRY.values():
-        if name in method.operations:
-            return method.operations[name]
+    method = owner(name)
+    if method is not None:
+        return method.operations[name]
     if name in COMMON_OPERATIONS:
         return COMMON_OPERATIONS[name]
     words = name.replace("-", " ")
@@ -164,5 +188,20 @@ def meta_prompt_names() -> list[str]:
     return list(dict.fromkeys(n for method in _REGISTRY.values() for n in method.meta_prompts))
 
 
+_loaded = False
+
+
 def _load_all() -> None:
-    from promptstudio.optimize import ape, demos, opro, pe2, protegi  # noqa: F401
+    """Import every module of this package once. A method registers itself when its module
+    is imported (`register`), so adding a method is adding its module, nothing else."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    import pkgutil
+
+    import promptstudio.optimize as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")

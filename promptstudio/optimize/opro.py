@@ -35,6 +35,7 @@ from promptstudio.optimize.method import (
     FINALISTS,
     Method,
     Operation,
+    Section,
     Setting,
     Sizes,
     register,
@@ -110,6 +111,20 @@ class OPRO(Method):
         # The paper's settings, except the position (see `paper`).
         "thorough": {**paper, "position": "before_question"},
     }
+
+    def story(self, project, candidate, known) -> list[Section]:
+        if not candidate.parent_ids:
+            return []
+        shown = []
+        for parent_id in candidate.parent_ids:
+            parent = known.get(parent_id)
+            if parent is None:
+                continue
+            score = parent.score("train")
+            shown.append(f"#{parent_id}: {parent.instruction}"
+                         + (f" (score {round(100 * score)})" if score is not None else ""))
+        return [Section(f"Earlier instructions it was shown ({len(candidate.parent_ids)})",
+                        "Lowest score first, as OPRO shows them.", tuple(shown))]
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """The start on the subset, then per step one optimizer sample and one subset

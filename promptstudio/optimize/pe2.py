@@ -36,6 +36,7 @@ from promptstudio.optimize.method import (
     FINALISTS,
     Method,
     Operation,
+    Section,
     Setting,
     Sizes,
     register,
@@ -116,6 +117,23 @@ class PE2(Method):
                      "step_size": 10, "max_words": 50, "train_size": 32},
         "thorough": dict(paper),
     }
+
+    def story(self, project, candidate, known) -> list[Section]:
+        meta = candidate.meta
+        if candidate.operation == "induce":
+            return ([Section("Where it came from", candidate.origin)]
+                    if candidate.origin else [])
+        sections = []
+        reasoning = meta.get("reasoning") or candidate.origin
+        if reasoning:
+            sections.append(Section("The optimizer model's reasoning", reasoning))
+        if meta.get("history"):
+            sections.append(Section("Optimization history it was given", "",
+                                    tuple(meta["history"].splitlines())))
+        if meta.get("momentum"):
+            sections.append(Section("Momentum summary it was given", "",
+                                    tuple(meta["momentum"].splitlines())))
+        return sections
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """Starting prompts on the subset, then per parent: one reasoning call, m new prompts

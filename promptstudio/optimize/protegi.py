@@ -35,7 +35,7 @@ from promptstudio.optimize import bandits
 from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
-from promptstudio.optimize.method import Method, Operation, Setting, Sizes, register
+from promptstudio.optimize.method import Method, Operation, Section, Setting, Sizes, register
 from promptstudio.parsing import tagged
 from promptstudio.store.records import Candidate, Evaluation, Example
 
@@ -134,6 +134,16 @@ class ProTeGi(Method):
                      "pull_size": 8},
         "thorough": dict(PAPER),
     }
+
+    def story(self, project, candidate, known) -> list[Section]:
+        sections = []
+        if candidate.origin:
+            sections.append(Section("The problem the optimizer model found", candidate.origin))
+        wrong = project.examples(ids=candidate.meta.get("errors", ()))
+        if wrong:
+            sections.append(Section("Answers it was shown that were wrong", "",
+                                    tuple(f"{e.input} → {e.output}" for e in wrong)))
+        return sections
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """An upper estimate: every member makes mistakes and every reply is usable."""
