@@ -99,7 +99,7 @@ def _run_pick(project: Project, run: Run, source: str) -> BestPrompt:
     choice = Choice.from_json(run.choice) if run.choice else None
     model = choice.model if choice else scored_model(project, candidate)
     label = method_title(run.method)
-    why = f"The pick of run {run.id} ({label})."
+    why = f"The pick of run {run.id} ({label}, seed {run.seed})."
     if choice is not None:
         why += " " + choice.reason
     if source == OTHER_MODEL:
