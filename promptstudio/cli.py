@@ -41,16 +41,19 @@ class ProgressBar:
         self.enabled = always or sys.stderr.isatty()
         self._last_draw = 0.0
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, fraction: float | None = None) -> None:
+        """Draw `done` of `total`; `fraction` (0 to 1) fills the bar and sets the ETA when
+        the work is not spread evenly over the count."""
         now = time.monotonic()
         if not self.enabled or (done < total and now - self._last_draw < 0.2):
             return
         self._last_draw = now
         elapsed = now - self.start
         width = 30
-        filled = int(width * done / total) if total else width
-        rate = done / elapsed if elapsed > 0 and done else 0.0
-        eta = (total - done) / rate if rate else 0.0
+        if fraction is None:
+            fraction = done / total if total else 1.0
+        filled = int(width * fraction)
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0.0
         sys.stderr.write(
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
             f"{elapsed:5.0f}s elapsed, ETA {eta:4.0f}s"
@@ -241,7 +244,8 @@ class RunReporter:
         elif isinstance(event, events.Message):
             say(f"  {event.text}")
         elif isinstance(event, events.Progress) and event.projected_calls:
-            self.bar(min(event.calls, event.projected_calls), event.projected_calls)
+            self.bar(min(event.calls, event.projected_calls), event.projected_calls,
+                     event.fraction)
 
 
 def say(text: str) -> None:

@@ -53,6 +53,7 @@ from promptstudio.optimize.proposal import Proposal, propose
 from promptstudio.store.records import Run
 
 REFRESH_MS = 100
+PROGRESS_STEPS = 1000
 PLAN_DELAY_MS = 400
 LOG_LINES = 20_000
 DEMO_SEARCH_CHOICES = {
@@ -668,10 +669,9 @@ class RunPage(QWidget):
 
     def _show_progress(self, progress: Progress) -> None:
         self._last_progress = progress
-        total = max(progress.projected_calls, progress.calls, 1)
-        if self.progress.maximum() != total:
-            self.progress.setRange(0, total)
-        self.progress.setValue(min(progress.calls, total))
+        if self.progress.maximum() != PROGRESS_STEPS:
+            self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(round(progress.fraction * PROGRESS_STEPS))
         self.progress_details.setText(describe.progress_line(progress))
 
     def _run_ended(self, run_id: int, status: str) -> None:

@@ -109,7 +109,8 @@ class RunContext:
     def __init__(self, project: Project, run: Run, task_backend: Backend,
                  optimizer_backend: Backend, *, budget: Budget,
                  control: RunControl | None = None, listener: Listener | None = None,
-                 start: Candidate, projected_calls: int = 0, final_calls: int = 0) -> None:
+                 start: Candidate, projected_calls: int = 0, final_calls: int = 0,
+                 projected_optimizer_calls: int = 0, optimizer_weight: float = 1.0) -> None:
         self.project = project
         self.run = run
         self.seed = run.seed
@@ -142,6 +143,10 @@ class RunContext:
         self.calls = 0
         self.tokens = 0
         self.projected_calls = projected_calls
+        self.optimizer_weight = optimizer_weight
+        self.work = 0.0
+        self.projected_work = (projected_calls
+                               + projected_optimizer_calls * (optimizer_weight - 1))
         self.final_calls = final_calls
         """The most calls choosing and reporting the best prompt can take: held back from
         the search, so that a limit the user sets holds for the whole run."""
@@ -244,14 +249,17 @@ class RunContext:
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
-    def _count(self, calls: int, tokens: int) -> None:
+    def _count(self, calls: int, tokens: int, weight: float = 1.0) -> None:
+        """Count calls made; `weight`: what each costs in task answers (for progress)."""
         self.calls += calls
         self.tokens += tokens
+        self.work += calls * weight
         fresh = self.fresh_usage()[0]
-        rate = self.calls / self.elapsed if self.elapsed > 0 else 0.0
-        remaining = max(0, self.projected_calls - self.calls)
+        rate = self.work / self.elapsed if self.elapsed > 0 else 0.0
+        remaining = max(0.0, self.projected_work - self.work)
         self.emit(Progress(self.run.id, self.calls, self.projected_calls, self.elapsed,
-                           remaining / rate if rate else None, fresh, self.tokens))
+                           remaining / rate if rate else None, fresh, self.tokens,
+                           self.work, self.projected_work))
 
     # -- the optimizer model ----------------------------------------------------------
 
@@ -269,7 +277,8 @@ class RunContext:
             generations = self.optimizer.generate([prompt] * n, params, self.control.token)
         except Cancelled:
             raise Stopped(self.control.reason) from None
-        self._count(n, sum(g.prompt_tokens + g.completion_tokens for g in generations))
+        self._count(n, sum(g.prompt_tokens + g.completion_tokens for g in generations),
+                    self.optimizer_weight)
         return [g.text for g in generations]
 
     # -- candidates -------------------------------------------------------------------

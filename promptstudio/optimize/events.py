@@ -72,6 +72,17 @@ class Progress(Event):
     eta_seconds: float | None
     fresh_calls: int
     tokens: int
+    work_done: float = 0.0
+    work_total: float = 0.0
+    """Calls weighted by what they cost: an optimizer call that reads a long meta-prompt and
+    writes a long reply counts as several task answers (`runner.Plan.optimizer_weight`)."""
+
+    @property
+    def fraction(self) -> float:
+        """How much of the run is done, 0 to 1, by the weighted count when there is one."""
+        if self.work_total > 0:
+            return min(1.0, self.work_done / self.work_total)
+        return min(1.0, self.calls / self.projected_calls) if self.projected_calls else 0.0
 
 
 @dataclass(frozen=True)

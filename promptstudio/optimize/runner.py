@@ -37,11 +37,15 @@ from promptstudio.optimize.selection import (
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import Candidate, Example, Run, now
 
+OPTIMIZER_WEIGHT = 10.0
+"""An optimizer call in task answers when the machine's rates are not known (a server):
+about what `estimate.call_cost` measures for the bundled model on 2 cores."""
 MIN_DEV_ROWS = 8
 """Fewer dev rows leave too few to confirm a winner on (`selection`)."""
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
-RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds", "gate_max_words")
+RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds", "gate_max_words",
+              "projected_optimizer_calls", "optimizer_weight")
 """Entries of a run's params that belong to the run, not to its method."""
 
 
@@ -64,6 +68,11 @@ class Plan:
     """How many of the projected calls choosing and reporting the best prompt may take."""
     gate_max_words: int | None = None
     """The longest instruction the readability gate lets a model write; None: 40."""
+    optimizer_calls: int = 0
+    """How many of the projected calls ask the optimizer model to write."""
+    optimizer_weight: float = OPTIMIZER_WEIGHT
+    """What one optimizer call costs in task answers, for the progress bar: measured when
+    the plan knows the machine's rates, else `OPTIMIZER_WEIGHT`."""
 
     def describe(self) -> str:
         text = f"about {self.projected_calls} model calls"
@@ -163,10 +172,12 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
     calls += final
     if cost is None:
         return Plan(method.name, params, then, turns, calls, None, final_calls=final,
-                    gate_max_words=gate_max_words)
+                    gate_max_words=gate_max_words, optimizer_calls=written)
+    weight = cost.optimizer / cost.task if cost.task > 0 else OPTIMIZER_WEIGHT
     return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
                 cost.uncorrected(calls, written), final_calls=final,
-                gate_max_words=gate_max_words)
+                gate_max_words=gate_max_words, optimizer_calls=written,
+                optimizer_weight=max(1.0, weight))
 
 
 def preflight(project: Project, method: str, then: str | None = None
@@ -235,7 +246,11 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                                                     "uncorrected_seconds":
                                                         run_plan.uncorrected_seconds,
                                                     "gate_max_words":
-                                                        run_plan.gate_max_words},
+                                                        run_plan.gate_max_words,
+                                                    "projected_optimizer_calls":
+                                                        run_plan.optimizer_calls,
+                                                    "optimizer_weight":
+                                                        run_plan.optimizer_weight},
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 
@@ -307,6 +322,10 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     ctx = RunContext(project, run, task_backend, optimizer_backend,
                      budget=Budget.from_dict(run.budget), control=control, listener=listener,
                      start=start, projected_calls=int(run.params.get("projected_calls", 0)),
+                     projected_optimizer_calls=int(
+                         run.params.get("projected_optimizer_calls") or 0),
+                     optimizer_weight=float(run.params.get("optimizer_weight")
+                                            or OPTIMIZER_WEIGHT),
                      final_calls=final_calls(sizes(project)))
     ctx.emit(RunStarted(run_id, run.method, ctx.projected_calls, 0.0))
     if "server" in (task_backend.kind, optimizer_backend.kind):
