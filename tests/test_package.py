@@ -202,3 +202,16 @@ def test_the_tarball_holds_the_app():
     assert {"PromptStudio/PromptStudio", "PromptStudio/install-desktop-entry.sh",
             "PromptStudio/README.txt", "PromptStudio/models/NOTICE.txt",
             "PromptStudio/models/gemma-3-270m-q4_k_m.gguf"} <= names
+
+
+def test_the_built_app_finds_every_method(tmp_path):
+    """Methods are found by importing the package's modules (`method._load_all`), which a
+    frozen app must support as the source tree does."""
+    from promptstudio.optimize.method import method_named, methods
+
+    done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in bare_env(tmp_path).items()),
+                           str(EXE), "methods"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in methods():
+        assert f"(`--method {name}`)" in done.stdout, method_named(name).title
