@@ -376,12 +376,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_reference(text: str) -> tuple[str, int]:
+    """('reviews', 3) from 'reviews:3'; ('', 3) from '3'."""
+    name, _, number = text.rpartition(":")
+    if not number.isdigit():
+        raise ValueError(f"A run is given as NAME:ID or ID, not {text!r}.")
+    return name, int(number)
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
-    name, _, number = args.run.rpartition(":")
-    if not number.isdigit():
-        raise ValueError(f"A run is given as NAME:ID or ID, not {args.run!r}.")
-    run_id = int(number)
+    name, run_id = _run_reference(args.run)
     if not name:
         owners = []
         for summary in workspace.list():
@@ -408,12 +413,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_again(args: argparse.Namespace) -> int:
     """Run a finished (or any) run again, with its settings, limits and seed."""
-    name, _, number = args.run.rpartition(":")
-    if not name or not number.isdigit():
+    name, run_id = _run_reference(args.run)
+    if not name:
         raise ValueError(f"A run is given as NAME:ID, not {args.run!r}.")
     project = _workspace(args).open(name)
     try:
-        original = project.run(int(number))
+        original = project.run(run_id)
         note = runner.again_note(project, original)
         run = runner.run_again(project, original.id)
         say(f"Run {run.id}: {note}")

@@ -46,6 +46,7 @@ from promptstudio.gui.candidates_model import (
     INSTRUCTION,
     MADE_BY,
     RUN,
+    SCORE_COLUMNS,
     STEP,
     TEST,
     TOKENS,
@@ -478,19 +479,20 @@ class ResultsPage(QWidget):
             FROM: "#0000, #0000 …", WORDS: "000", TOKENS: "0000",
             RUN: str(max((c.run_id or 0 for c in candidates), default=0)),
         }
-        metrics = self.table.fontMetrics()
         header = self.table.horizontalHeader()
         for column, sample in samples.items():
             header.resizeSection(column, max(header.sectionSizeHint(column),
-                                             metrics.horizontalAdvance(sample) + 14))
+                                             self._cell_width(sample)))
         self._fit_instruction()
+
+    def _cell_width(self, text: str) -> int:
+        return self.table.fontMetrics().horizontalAdvance(text) + 14
 
     def _widen_scores(self) -> None:
         """Make room for a bracketed row count that appeared during a run."""
-        metrics = self.table.fontMetrics()
         header = self.table.horizontalHeader()
-        for column, split in ((DEV, "dev"), (TEST, "test"), (TRAIN, "train")):
-            needed = metrics.horizontalAdvance(self.model.widest_score(split)) + 14
+        for column, split in SCORE_COLUMNS.items():
+            needed = self._cell_width(self.model.widest_score(split))
             if needed > header.sectionSize(column):
                 header.resizeSection(column, needed)
 
@@ -545,13 +547,14 @@ class ResultsPage(QWidget):
     def flush(self) -> None:
         """Pass what changed since the last flush on to the table, plot and run list."""
         self._flush_timer.stop()
-        if self._new_rows:
-            self.model.add(self._new_rows)
-            self._new_rows = []
-            self._fill_operation_filter(self.model.candidates())
-        if self._changed:
-            self.model.refresh(self._changed)
-            self._changed = set()
+        if self._new_rows or self._changed:
+            if self._new_rows:
+                self.model.add(self._new_rows)
+                self._new_rows = []
+                self._fill_operation_filter(self.model.candidates())
+            if self._changed:
+                self.model.refresh(self._changed)
+                self._changed = set()
             self._widen_scores()
         for run_id in self._dirty_runs:
             if run_id in self.results:

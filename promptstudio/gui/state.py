@@ -132,6 +132,12 @@ def check_model_file(config: ModelConfig) -> None:
                                  "model on the Models page.")
 
 
+def check_models(project: Project) -> None:
+    """`check_model_file` for the project's task and optimizer models."""
+    for config in (project.settings.task_model, project.settings.optimizer_model):
+        check_model_file(config)
+
+
 class RunController(QObject):
     """Starts, pauses, resumes and stops the open project's run on a worker thread."""
 
@@ -187,8 +193,7 @@ class RunController(QObject):
         project = self._project()
         run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
                                turns=turns)
-        for config in (project.settings.task_model, project.settings.optimizer_model):
-            check_model_file(config)  # a missing file fails before the run exists
+        check_models(project)  # a missing file fails before the run exists
         run = runner.create_run(project, run_plan, preset=preset, seed=seed,
                                 budget=budget or Budget())
         self.state.candidates_changed.emit()
@@ -198,8 +203,7 @@ class RunController(QObject):
     def again(self, run_id: int) -> int:
         """Start a new run with another run's settings, limits and seed."""
         project = self._project()
-        for config in (project.settings.task_model, project.settings.optimizer_model):
-            check_model_file(config)
+        check_models(project)
         run = runner.run_again(project, run_id)
         self.state.candidates_changed.emit()
         self.resume(run.id)
@@ -211,8 +215,7 @@ class RunController(QObject):
             raise RuntimeError("A run is already going; pause or stop it first.")
         project = self._project()
         settings = project.settings
-        for config in (settings.task_model, settings.optimizer_model):
-            check_model_file(config)
+        check_models(project)
         control = RunControl()
 
         def work(job: JobState) -> runner.RunOutcome:

@@ -370,7 +370,7 @@ class LlamaEngine:
         """Complete every prompt; `on_done(index, outcome)` hears of each as it finishes.
 
         With `params.alone_after` set, each prompt runs by itself after its own first
-        `alone_after` characters (see `_own_prefix`), in order: its answer then depends on
+        `alone_after` characters (see `_own_prefixes`), in order: its answer then depends on
         the prompt alone, not on the prompts asked beside it."""
         token_lists = [self.tokenize(p) for p in prompts]
         self._check_fits(max(len(t) for t in token_lists) + 1)
@@ -383,18 +383,26 @@ class LlamaEngine:
             self._run(self._generation_jobs(token_lists, range(len(prompts)), shared, params,
                                             outcomes, on_done), cancel)
         else:
-            for index, (prompt, tokens) in enumerate(zip(prompts, token_lists)):
-                shared = self._own_prefix(prompt, tokens, params.alone_after)
+            owns = self._own_prefixes(prompts, token_lists, params.alone_after)
+            for index, (tokens, shared) in enumerate(zip(token_lists, owns)):
                 self._use_prefix(tokens[:shared])
                 self._run(self._generation_jobs([tokens], [index], shared, params, outcomes,
                                                 on_done), cancel)
         return [outcomes[i] for i in range(len(prompts))]
 
-    def _own_prefix(self, prompt: str, tokens: list[int], chars: int) -> int:
-        """How many of a prompt's tokens are its first `chars` characters (at least one
-        token is left to feed): a count that depends on the prompt alone."""
-        return min(len(tokens) - 1,
-                   common_prefix_length(tokens, self.tokenize(prompt[:chars])))
+    def _own_prefixes(self, prompts: Sequence[str], token_lists: Sequence[list[int]],
+                      chars: int) -> list[int]:
+        """How many of each prompt's tokens are its first `chars` characters (at least one
+        token is left to feed): a count that depends on the prompt alone. The prompts of
+        one candidate share that text, so it is tokenized once."""
+        heads: dict[str, list[int]] = {}
+        counts = []
+        for prompt, tokens in zip(prompts, token_lists):
+            head = prompt[:chars]
+            if head not in heads:
+                heads[head] = self.tokenize(head)
+            counts.append(min(len(tokens) - 1, common_prefix_length(tokens, heads[head])))
+        return counts
 
     def _generation_jobs(self, token_lists: Sequence[list[int]], indices: Sequence[int],
                          shared: int, params: GenerationParams,
@@ -493,19 +501,22 @@ class LlamaEngine:
         characters, as `generate` does.
         """
         plans = []
+        prompt_lists = []
         for prompt, continuations in items:
             prompt_ids = self.tokenize(prompt)
             fulls = [self.tokenize(prompt + c) for c in continuations]
             starts = [common_prefix_length(prompt_ids, ids) for ids in fulls]
             plans.append((fulls, starts, len(prompt_ids)))
+            prompt_lists.append(prompt_ids)
         every = [ids for fulls, _, _ in plans for ids in fulls]
         self._check_fits(max(len(ids) for ids in every))
         results: list[list[list[float]]] = [[[] for _ in fulls] for fulls, _, _ in plans]
         if alone_after is None:
             self._score_together(list(range(len(plans))), plans, results, cancel)
         else:
-            for item, (prompt, _) in enumerate(items):
-                own = self._own_prefix(prompt, self.tokenize(prompt), alone_after)
+            owns = self._own_prefixes([prompt for prompt, _ in items], prompt_lists,
+                                      alone_after)
+            for item, own in enumerate(owns):
                 self._score_together([item], plans, results, cancel, limit=own)
         return [ScoredPrompt(prompt_tokens,
                              [(float(sum(values)), len(values)) for values in per_item])

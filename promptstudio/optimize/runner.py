@@ -257,6 +257,9 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
 REPRODUCIBLE = ("On this computer and this llama.cpp build it makes the same prompts, with "
                 "the same scores; another processor or build may round differently, and "
                 "a few answers can change.")
+SERVER_NOTE = ("A model behind a server answers as the server batches requests, so the same "
+               "seed need not give the same run there (temperature 0 and the seed are sent "
+               "all the same).")
 
 
 def run_again(project: Project, run_id: int) -> Run:
@@ -286,11 +289,6 @@ def again_note(project: Project, run: Run) -> str:
         return note + (f"Since then {' and '.join(changed)} changed, so the new run can "
                        "differ.")
     return note + REPRODUCIBLE
-
-
-SERVER_NOTE = ("A model behind a server answers as the server batches requests, so the same "
-               "seed need not give the same run there (temperature 0 and the seed are sent "
-               "all the same).")
 
 
 def starting_candidate(project: Project, run: Run) -> Candidate:
