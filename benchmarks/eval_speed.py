@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from promptstudio import metrics  # noqa: E402
 from promptstudio.dataio import Row  # noqa: E402
-from promptstudio.evaluation import Evaluator, answer_token_budget  # noqa: E402
+from promptstudio.evaluation import Evaluator  # noqa: E402
 from promptstudio.llm.bundled import bundled_model_path  # noqa: E402
 from promptstudio.llm.config import physical_cores  # noqa: E402
 from promptstudio.llm.engine import common_prefix_length  # noqa: E402
@@ -125,7 +125,7 @@ def run_plain(model: Path, project: Project, candidate, examples: list[Example],
     llama = llama_cpp.Llama(model_path=str(model), n_ctx=4096, n_threads=threads,
                             n_threads_batch=threads, verbose=False)
     evaluator = Evaluator(project, LocalBackend(), use_cache=False)
-    budget = answer_token_budget(project.examples("train") + examples)
+    budget = evaluator.params.max_tokens
     parser = OutputParser()
     answers, tokens, previous = [], 0, []
     started = time.perf_counter()

@@ -5,33 +5,41 @@ card and re-tuning for another model all ask this module, so they always name th
 prompt and give the same reason. In order:
 
 1. the prompt the user marked as best;
-2. else the pick of a finished run on the project's current task model (the best of them
-   on dev if several, the latest on a tie). A run's pick has been checked against the
-   run's starting prompt on dev rows the search never used (`optimize.selection`), and
-   its reason says how it won, or why the start was kept;
-3. else the pick of the latest finished run on another model, said to be tuned for it;
-4. else, before any run, the best mean score on dev (then test, then train).
+2. else the pick of a finished run on the project's current task model and under its
+   current scoring (the best of them on dev if several, the latest on a tie). A run's
+   pick has been checked against the run's starting prompt on dev rows the search never
+   used (`optimize.selection`), and its reason says how it won, or why the start was kept;
+3. else the pick of the latest finished run on the current model under earlier scoring
+   settings (a template, metric or labels changed since), said so;
+4. else the pick of the latest finished run on another model, said to be tuned for it;
+5. else, before any run, the best mean score on dev (then test, then train) under the
+   current scoring.
 
-Scores are always of one model, named beside them: evaluations are stored per model, and a
-prompt scored on two models has two sets of scores.
+Scores are always of one model and one scoring, named beside them: evaluations are stored
+per model and scoring (`store.records.Scoring`), and a prompt scored under two has two
+sets of scores. Those under the current scoring come first.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from promptstudio.evaluation import scoring_changes
+from promptstudio.llm.base import model_name
 from promptstudio.optimize.method import method_title
 from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Run
 
-MARKED, RUN_PICK, OTHER_MODEL, BEST_SCORE = "marked", "run", "other model", "score"
+MARKED, RUN_PICK, OLD_SCORING, OTHER_MODEL, BEST_SCORE = (
+    "marked", "run", "earlier settings", "other model", "score")
 SCORED_SPLITS = ("dev", "test", "train")
 
 
 @dataclass(frozen=True)
 class BestPrompt:
-    """The best prompt, where it comes from, why, and its scores on one model."""
+    """The best prompt, where it comes from, why, and its scores on one model under one
+    scoring."""
 
     candidate: Candidate
     source: str
@@ -40,8 +48,12 @@ class BestPrompt:
     model: str | None
     """The model (as evaluations name it) whose scores `scores` holds."""
     scores: dict[str, tuple[float, int]] = field(default_factory=dict)
-    """Mean score and number of examples by split, on `model`."""
+    """Mean score and number of examples by split, on `model` under `scoring`."""
     run: Run | None = None
+    scoring: str | None = None
+    """The `Scoring.key` `scores` were made under."""
+    current: bool = True
+    """Whether `scoring` is the project's current scoring."""
 
     def score(self, split: str) -> float | None:
         return self.scores[split][0] if split in self.scores else None
@@ -52,84 +64,121 @@ class BestPrompt:
                  if split != "train"]
         if not parts:
             return "not scored yet"
-        return ", ".join(parts) + (f" on {model_name(self.model)}" if self.model else "")
+        text = ", ".join(parts) + (f" on {model_name(self.model)}" if self.model else "")
+        return text + ("" if self.current else ", under earlier scoring settings")
 
 
 def best_prompt(project: Project) -> BestPrompt | None:
     """The project's best prompt by the rule above; None before anything was scored."""
+    current = project.scoring().key
     marked = project.chosen_candidate()
     if marked is not None:
-        model = scored_model(project, marked)
-        return BestPrompt(marked, MARKED, "You marked it as the best prompt.", model,
-                          prompt_scores(project, marked, model))
+        return _scored(project, marked, MARKED, "You marked it as the best prompt.", current)
     finished = [r for r in project.runs()
                 if r.status == "finished" and r.best_candidate_id is not None]
-    current = [r for r in finished if r.task_model == project.settings.task_model]
-    if current:
-        run = max(current, key=lambda r: (_pick_dev(project, r), r.id))
+    on_model = [r for r in finished if r.task_model == project.settings.task_model]
+    now = [r for r in on_model if r.scoring == current]
+    if now:
+        run = max(now, key=lambda r: (_pick_dev(project, r), r.id))
         return _run_pick(project, run, RUN_PICK)
+    if on_model:
+        return _run_pick(project, on_model[-1], OLD_SCORING)
     if finished:
         return _run_pick(project, finished[-1], OTHER_MODEL)
     for split in SCORED_SPLITS:
-        candidate = project.best_candidate(split)
+        candidate = project.best_candidate(split, current)
         if candidate is not None:
-            model = scored_model(project, candidate)
             why = (f"No run has finished yet; it has the best mean {split} score of the "
                    "prompts scored so far.")
-            return BestPrompt(candidate, BEST_SCORE, why, model,
-                              prompt_scores(project, candidate, model))
+            return _scored(project, candidate, BEST_SCORE, why, current)
     return None
 
 
-def model_name(model: str | None) -> str:
-    """A model as evaluations name it ('local:FILE:SIZE', 'server:URL#NAME'), shortly."""
-    if not model:
-        return "unknown model"
-    kind, _, rest = model.partition(":")
-    if kind == "local":
-        return rest.rsplit(":", 1)[0]
-    if kind == "server":
-        url, _, name = rest.partition("#")
-        return f"{name} at {url}"
-    return rest or model
+def _scored(project: Project, candidate: Candidate, source: str, why: str, current: str
+            ) -> BestPrompt:
+    model, scoring = scored_under(project, candidate, current)
+    return BestPrompt(candidate, source, why, model,
+                      prompt_scores(project, candidate, model, scoring),
+                      scoring=scoring, current=scoring in (None, current))
 
 
 def _run_pick(project: Project, run: Run, source: str) -> BestPrompt:
     candidate = project.candidate(run.best_candidate_id)
     choice = Choice.from_json(run.choice) if run.choice else None
-    model = choice.model if choice else scored_model(project, candidate)
+    model = run.task_model_id or (choice.model if choice else None)
     label = method_title(run.method)
     why = f"The pick of run {run.id} ({label}, seed {run.seed})."
     if choice is not None:
         why += " " + choice.reason
+    if source == OLD_SCORING:
+        why += " " + earlier_scoring_note(project, run)
     if source == OTHER_MODEL:
         why += (f" That run was on {model_name(model)}, not on the task model chosen now; "
                 "re-tune it for the new model (Models page).")
-    return BestPrompt(candidate, source, why, model, prompt_scores(project, candidate, model),
-                      run)
+    return BestPrompt(candidate, source, why, model,
+                      prompt_scores(project, candidate, model, run.scoring), run,
+                      scoring=run.scoring, current=run.scoring == project.scoring().key)
+
+
+def earlier_scoring_note(project: Project, run: Run) -> str:
+    """Why a run's scores are not the current ones, in plain words; "" when they are."""
+    return scoring_notice(project, [run])
+
+
+def scoring_notice(project: Project, runs: list[Run]) -> str:
+    """What to know about runs that scored their prompts under earlier settings than the
+    project's (a template, metric or labels changed since); "" when none did."""
+    current = project.scoring()
+    earlier = [r for r in runs if r.scoring is not None and r.scoring != current.key]
+    if not earlier:
+        return ""
+    changes: list[str] = []
+    for run in earlier:
+        older = project.scoring_named(run.scoring)
+        for change in scoring_changes(current, older) if older else ["the scoring settings"]:
+            if change not in changes:
+                changes.append(change)
+    ids = [str(r.id) for r in earlier]
+    who = (f"Run {ids[0]}" if len(ids) == 1
+           else f"Runs {', '.join(ids[:-1])} and {ids[-1]}")
+    return (f"{who} scored {'its' if len(ids) == 1 else 'their'} prompts before "
+            f"{' and '.join(changes)} changed. Those scores are kept as they were made and "
+            "are not current: scores under the current settings are computed the next time "
+            "they are needed (Run again, or a new run).")
 
 
 def _pick_dev(project: Project, run: Run) -> float:
     choice = Choice.from_json(run.choice) if run.choice else None
     if choice is not None and choice.score(run.best_candidate_id, "dev") is not None:
         return choice.score(run.best_candidate_id, "dev")
-    mean, _ = project.mean_score(run.best_candidate_id, "dev")
+    mean, _ = project.mean_score(run.best_candidate_id, "dev", model=run.task_model_id,
+                                 scoring=run.scoring)
     return -1.0 if mean is None else mean
 
 
-def scored_model(project: Project, candidate: Candidate) -> str | None:
-    """The model a candidate was scored on most (ties go by name, so the answer is
-    stable)."""
-    models = project.evaluation_models(candidate.id)
-    return max(models, key=lambda m: (models[m], m)) if models else None
+def scored_under(project: Project, candidate: Candidate, current: str
+                 ) -> tuple[str | None, str | None]:
+    """The (model, scoring) whose scores speak for a candidate: a run's candidate's are
+    those of its run; another's, those it was scored on most, under the current scoring
+    first (ties go by name, so the answer is stable)."""
+    found = project.scored_under(candidate.id)
+    if candidate.run_id is not None:
+        run = project.run(candidate.run_id)
+        if (run.task_model_id, run.scoring) in found:
+            return run.task_model_id, run.scoring
+    if not found:
+        return None, None
+    model, scoring = max(found, key=lambda pair: (pair[1] == current, found[pair], pair))
+    return model, scoring
 
 
-def prompt_scores(project: Project, candidate: Candidate, model: str | None
-                  ) -> dict[str, tuple[float, int]]:
-    """A candidate's mean score and example count by split, on one model."""
+def prompt_scores(project: Project, candidate: Candidate, model: str | None,
+                  scoring: str | None) -> dict[str, tuple[float, int]]:
+    """A candidate's mean score and example count by split, on one model under one
+    scoring."""
     found = {}
     for split in SCORED_SPLITS:
-        mean, count = project.mean_score(candidate.id, split, model=model)
+        mean, count = project.mean_score(candidate.id, split, model=model, scoring=scoring)
         if count:
             found[split] = (mean, count)
     return found

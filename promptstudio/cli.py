@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from promptstudio import workflows
-from promptstudio.best_prompt import best_prompt, model_name
+from promptstudio.best_prompt import best_prompt
 from promptstudio.errors import USER_ERRORS
-from promptstudio.llm.base import CancelToken
+from promptstudio.llm.base import CancelToken, model_name
 from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
@@ -253,10 +253,11 @@ def say(text: str) -> None:
 
 
 def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> int:
-    settings = project.settings
-    task = task or make_backend(settings.task_model)
-    optimizer = (task if settings.optimizer_model == settings.task_model
-                 else make_backend(settings.optimizer_model))
+    """Run or resume a run on the models it was created with (`Run.task_model`)."""
+    settings, run = project.settings, project.run(run_id)
+    task = task or make_backend(run.task_model)
+    optimizer = (task if run.optimizer_model == run.task_model
+                 else make_backend(run.optimizer_model))
     control = RunControl()
     try:
         outcome = runner.execute(project, run_id, task, optimizer, control=control,

@@ -16,7 +16,6 @@ already stored (after a kill): the run then comes out the same.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -30,14 +29,12 @@ from promptstudio.llm.base import (
 )
 from promptstudio.llm.cache import CachedBackend
 from promptstudio.store.project import Project
-from promptstudio.store.records import Candidate, Evaluation, Example, ProjectSettings
+from promptstudio.store.records import Candidate, Evaluation, Example, Scoring
 from promptstudio.templates import PromptTemplate
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (examples done, examples in total) after each example."""
 
-MIN_ANSWER_TOKENS = 16
-MAX_ANSWER_TOKENS = 256
 ALONE_SPLITS = frozenset({"dev", "test"})
 """Rows asked one prompt at a time: those that choose the best prompt and report on it."""
 
@@ -65,11 +62,28 @@ class EvaluationResult:
         return sum(e.score for e in self.evaluations) / self.n if self.n else 0.0
 
 
-def answer_token_budget(examples: Sequence[Example]) -> int:
-    """Generation length from the longest reference answer: about 2 characters a token,
-    plus headroom; small models ramble, and every token past the answer is wasted time."""
-    longest = max((len(a) for e in examples for a in (e.output, *e.answers)), default=0)
-    return max(MIN_ANSWER_TOKENS, min(MAX_ANSWER_TOKENS, math.ceil(longest / 2) + 8))
+def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
+    """What differs between two scorings, in words: ["the metric (Exact match → Label)",
+    "the template"]."""
+    found = []
+    if newer.template != older.template or newer.demo_format != older.demo_format:
+        found.append("the template")
+    if newer.metric != older.metric:
+        found.append(f"the metric ({metrics.get_metric(older.metric).name} → "
+                     f"{metrics.get_metric(newer.metric).name})")
+    elif newer.labels != older.labels:
+        found.append("the labels")
+    elif newer.tolerance != older.tolerance:
+        found.append("the metric's tolerance")
+    if newer.parser != older.parser:
+        found.append("how the answer is read from the reply")
+    if newer.answer_tokens != older.answer_tokens:
+        found.append(f"the answer length limit ({older.answer_tokens} → "
+                     f"{newer.answer_tokens} tokens, sized on the longest answer in the "
+                     "training rows)")
+    if newer.temperature != older.temperature:
+        found.append("the temperature")
+    return found
 
 
 def label_continuation(prompt: str, label: str) -> str:
@@ -78,33 +92,37 @@ def label_continuation(prompt: str, label: str) -> str:
 
 
 class Evaluator:
-    """Evaluates candidates of one project with one task model."""
+    """Evaluates candidates of one project with one task model, under one scoring: the
+    project's current one, or the one a run was made under. Stored scores count only under
+    the scoring and model they were made with."""
 
     def __init__(self, project: Project, backend: Backend, *, use_cache: bool = True,
                  cancel: CancelToken | None = None,
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None,
+                 scoring: Scoring | None = None) -> None:
         self.project = project
-        self.settings: ProjectSettings = project.settings
+        self.scoring = scoring or project.scoring()
         self.backend = CachedBackend(backend, project) if use_cache else backend
         self.model = backend.model_id
         self.cancel = cancel
         self.on_progress = on_progress
-        self.template = self.settings.prompt_template
+        self.template = self.scoring.prompt_template
         self.template.check()
-        self.parser = self.settings.output_parser
+        self.parser = self.scoring.output_parser
         self.parser.validate()
-        metrics.get_metric(self.settings.metric)
-        if self.settings.metric == "label" and len(self.settings.labels) < 2:
+        metrics.get_metric(self.scoring.metric)
+        if metrics.lacks_labels(self.scoring.metric, self.scoring.labels):
             raise EvaluationError(
                 "The 'label' metric chooses among the project's labels, but fewer than two "
                 "are set. Add the labels (for example: positive, negative) in Task settings."
             )
         self.params = GenerationParams(
-            temperature=0.0,
-            max_tokens=answer_token_budget(project.examples("train") or project.examples()),
+            temperature=self.scoring.temperature,
+            max_tokens=self.scoring.answer_tokens,
             stop=self.parser.stop_sequences(),
             first_line_only=self.parser.mode == "first_line",
         )
+        project.register_scoring(self.scoring)
 
     def prompt(self, candidate: Candidate, example: Example) -> str:
         return self.template_for(candidate).render(candidate.instruction,
@@ -115,7 +133,7 @@ class Evaluator:
         own = candidate.meta.get("template")
         if not own or own == self.template.text:
             return self.template
-        return PromptTemplate(own, self.settings.demo_format)
+        return PromptTemplate(own, self.scoring.demo_format)
 
     def demos(self, candidate: Candidate) -> list[tuple[str, str]]:
         return [(d.input, d.output) for d in self.project.examples(ids=candidate.demo_ids)]
@@ -132,7 +150,8 @@ class Evaluator:
         On cancellation the evaluations finished so far are kept, and the result says
         `cancelled`; nothing half-done is ever written.
         """
-        done = self.project.evaluations(candidate.id, self.model, [e.id for e in examples])
+        done = self.project.evaluations(candidate.id, self.model, [e.id for e in examples],
+                                        scoring=self.scoring.key)
         result = EvaluationResult(candidate)
         total = len(examples)
         self._report(len(done), total)
@@ -140,7 +159,7 @@ class Evaluator:
         template = self.template_for(candidate)
         alone_after = len(template.prefix(candidate.instruction, demos))
         step = max(1, self.backend.preferred_batch)
-        if self.settings.metric == "label":
+        if self.scoring.metric == "label":
             # Label scores arrive per call, not per example: smaller calls keep more of
             # the finished work if the evaluation is stopped.
             step = max(1, step // 4)
@@ -166,7 +185,7 @@ class Evaluator:
                     self.cancel.raise_if_cancelled()
                 prompts = [template.render(candidate.instruction, demos, e.input)
                            for e in batch]
-                if self.settings.metric == "label":
+                if self.scoring.metric == "label":
                     for evaluation in self._choose_labels(candidate, batch, prompts, after):
                         keep(evaluation)
                 else:
@@ -184,7 +203,8 @@ class Evaluator:
         answer = self.parser.parse(generation.text)
         return Evaluation(
             candidate_id=candidate.id, example_id=example.id, model=self.model,
-            raw_output=generation.text, answer=answer, score=self._score(answer, example),
+            scoring=self.scoring.key, raw_output=generation.text, answer=answer,
+            score=self._score(answer, example),
             prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens, latency=generation.seconds,
         )
@@ -192,7 +212,7 @@ class Evaluator:
     def _choose_labels(self, candidate: Candidate, examples: Sequence[Example],
                        prompts: Sequence[str], alone_after: int | None) -> list[Evaluation]:
         """Pick the label the model finds most likely (mean log-probability per token)."""
-        labels = self.settings.labels
+        labels = self.scoring.labels
         before = self.backend.stats.snapshot()
         all_scores = self.backend.score_batch(
             [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
@@ -205,7 +225,7 @@ class Evaluator:
             raw = "; ".join(f"{label}: {s.mean_logprob:.3f}" for label, s in zip(labels, scores))
             evaluations.append(Evaluation(
                 candidate_id=candidate.id, example_id=example.id, model=self.model,
-                raw_output=raw, answer=labels[best],
+                scoring=self.scoring.key, raw_output=raw, answer=labels[best],
                 score=self._score(labels[best], example),
                 prompt_tokens=(after["prompt_tokens"] - before["prompt_tokens"]) // share,
                 latency=(after["seconds"] - before["seconds"]) / share,
@@ -213,8 +233,9 @@ class Evaluator:
         return evaluations
 
     def _score(self, answer: str, example: Example) -> float:
-        return metrics.score(self.settings.metric, answer, example.answers,
-                             tolerance=self.settings.tolerance)
+        tolerance = self.scoring.tolerance
+        return metrics.score(self.scoring.metric, answer, example.answers,
+                             **({} if tolerance is None else {"tolerance": tolerance}))
 
     def _report(self, done: int, total: int) -> None:
         if self.on_progress is not None:

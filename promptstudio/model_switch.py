@@ -152,9 +152,12 @@ def compare_models(project: Project, prompt: CarriedPrompt, old: Backend, new: B
         except BackendError as problem:
             comparison.old_model_problem = str(problem)
     comparison.cancelled = not finished
+    scoring = project.scoring().key
     for split in splits:
-        old_score, old_count = project.mean_score(candidate.id, split, model=old.model_id)
-        new_score, new_count = project.mean_score(candidate.id, split, model=new.model_id)
+        old_score, old_count = project.mean_score(candidate.id, split, model=old.model_id,
+                                                  scoring=scoring)
+        new_score, new_count = project.mean_score(candidate.id, split, model=new.model_id,
+                                                  scoring=scoring)
         comparison.splits.append(SplitComparison(split, len(examples[split]), old_score,
                                                  old_count, new_score, new_count))
     return comparison

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from promptstudio.best_prompt import scored_under
+from promptstudio.evaluation import scoring_changes
+from promptstudio.llm.base import model_name
 from promptstudio.optimize import method
 from promptstudio.optimize.events import (
     CandidateCreated,
@@ -342,14 +345,43 @@ class AnswerRow:
 
 
 def answer_rows(project: Project, candidate_id: int) -> list[AnswerRow]:
-    """Every stored answer of the candidate, dev first, then test, then train."""
-    evaluations = project.evaluations(candidate_id)
+    """Every stored answer of the candidate behind the scores shown for it
+    (`best_prompt.scored_under`), dev first, then test, then train."""
+    model, scoring = scored_under(project, project.candidate(candidate_id),
+                                  project.scoring().key)
+    evaluations = project.evaluations(candidate_id, model, scoring=scoring)
     examples = project.examples(ids=list(evaluations))
     order = {"dev": 0, "test": 1, "train": 2}
     rows = [AnswerRow(e.id, e.split, e.input, " | ".join(e.answers) or e.output,
                       evaluations[e.id].answer, evaluations[e.id].raw_output,
                       evaluations[e.id].score) for e in examples]
     return sorted(rows, key=lambda r: (order.get(r.split, 3), r.example_id))
+
+
+def other_scores(project: Project, candidate_id: int) -> list[str]:
+    """The candidate's scores on other models or under other scoring settings than those
+    shown for it, one line each: "dev 0.45 on gemma-3-270m under earlier settings (before
+    the template changed)"."""
+    current = project.scoring()
+    shown = scored_under(project, project.candidate(candidate_id), current.key)
+    lines = []
+    for model, key in sorted(project.scored_under(candidate_id)):
+        if (model, key) == shown:
+            continue
+        parts = []
+        for split in ("dev", "test", "train"):
+            mean, count = project.mean_score(candidate_id, split, model=model, scoring=key)
+            if count:
+                parts.append(f"{split} {mean:.2f} ({count} rows)")
+        if key == current.key:
+            where = "under the current settings"
+        else:
+            older = project.scoring_named(key)
+            changes = scoring_changes(current, older) if older else []
+            where = "under earlier settings" + (
+                f" (before {' and '.join(changes)} changed)" if changes else "")
+        lines.append(f"{', '.join(parts)} on {model_name(model)} {where}")
+    return lines
 
 
 # -- the CSV report ----------------------------------------------------------------------

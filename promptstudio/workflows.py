@@ -17,10 +17,10 @@ from pathlib import Path
 import yaml
 
 from promptstudio import dataio, metrics
-from promptstudio.best_prompt import best_prompt, model_name, prompt_scores, scored_model
+from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
 from promptstudio.dataio import ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
-from promptstudio.llm.base import Backend, CancelToken
+from promptstudio.llm.base import Backend, CancelToken, model_name
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import SPLITS, Candidate, ProjectSettings
@@ -303,30 +303,35 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     settings = project.settings
     demos = project.examples(ids=candidate.demo_ids)
     best = best_prompt(project)
+    current = project.scoring()
     if best is not None and best.candidate.id == candidate.id:
-        scored_on, why = best.model, best.why
+        scored_on, scoring_key, why = best.model, best.scoring, best.why
         found = best.scores
     else:
-        scored_on, why = scored_model(project, candidate), None
-        found = prompt_scores(project, candidate, scored_on)
+        scored_on, scoring_key = scored_under(project, candidate, current.key)
+        why = None
+        found = prompt_scores(project, candidate, scored_on, scoring_key)
     scores = {split: {"score": round(mean, 4), "examples": n}
               for split, (mean, n) in found.items()}
     run = project.run(candidate.run_id) if candidate.run_id else None
-    # A run may have scored its candidates in another template (OPRO's instruction
-    # position); the card shows the one the scores belong to.
-    template = PromptTemplate(candidate.meta.get("template", settings.template),
-                              settings.demo_format)
+    # The card shows the template and metric the scores belong to: a run may have scored
+    # its candidates in another template (OPRO's instruction position), and the scores may
+    # be from before the project's settings changed.
+    scoring = project.scoring_named(scoring_key) or current
+    template = PromptTemplate(candidate.meta.get("template", scoring.template),
+                              scoring.demo_format)
     return {
         "project": settings.name,
         "instruction": candidate.instruction,
         "demos": [{"input": d.input, "output": d.output} for d in demos],
         "template": template.text,
-        "demo_format": settings.demo_format,
+        "demo_format": scoring.demo_format,
         "prompt": template.prefix(candidate.instruction, [(d.input, d.output) for d in demos])
         + "{input}" + template.suffix(),
-        "metric": settings.metric,
+        "metric": scoring.metric,
         "scores": scores,
         "scored_on": model_name(scored_on) if scored_on else None,
+        "current_settings": scoring.key == current.key,
         "why": why,
         "model": settings.task_model.describe(),
         "method": run.method if run else candidate.operation,
@@ -348,6 +353,10 @@ def _card_markdown(card: dict) -> str:
               for split, s in card["scores"].items()]
     if card.get("scored_on"):
         lines += ["", f"Scored on {card['scored_on']}."]
+    if not card.get("current_settings", True):
+        lines += ["", "These scores were made under earlier settings of the project (its "
+                  "template, metric or labels have changed since); the template and metric "
+                  "below are those they were made under."]
     if card.get("why"):
         lines += ["", "## Why this prompt", "", card["why"]]
     lines += ["", f"- Metric: `{card['metric']}`", f"- Model: {card['model']}",

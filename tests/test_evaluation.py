@@ -8,9 +8,9 @@ from task_data import data_rows, write_jsonl
 
 from promptstudio import workflows
 from promptstudio.dataio import Row
-from promptstudio.evaluation import Evaluator, answer_token_budget, label_continuation
+from promptstudio.evaluation import Evaluator, label_continuation
 from promptstudio.llm.base import CancelToken
-from promptstudio.store.records import ProjectSettings
+from promptstudio.store.records import ProjectSettings, answer_token_budget
 
 WORDS = ["apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel"]
 
@@ -113,12 +113,9 @@ def test_server_sized_batches_are_sent_together(workspace):
 def test_helpers():
     assert label_continuation("Answer:", "yes") == " yes"
     assert label_continuation("Answer: ", "yes") == "yes"
-    rows = [Row("x", "a" * 100, ("a" * 100,))]
-    from promptstudio.store.records import Example
-
-    assert answer_token_budget([Example(1, "x", "y", ("y",), "train")]) == 16
-    assert answer_token_budget([Example(1, r.input, r.output, r.answers, "train")
-                                for r in rows]) == 58
+    assert answer_token_budget(["y"]) == 16
+    assert answer_token_budget(["a" * 100, "b"]) == 58
+    assert answer_token_budget(["a" * 1000]) == 256
 
 
 # -- on the real bundled model ----------------------------------------------------------

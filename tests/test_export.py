@@ -18,7 +18,7 @@ def scored_project(workspace):
         made = project.add_candidate(instruction, **kwargs)
         for i, example in enumerate(dev):
             project.save_evaluation(Evaluation(made.id, example.id, "m", "", "",
-                                               float(i < right)))
+                                               float(i < right), scoring=project.scoring().key))
         return made
 
     return project, candidate

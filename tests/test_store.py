@@ -50,10 +50,10 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
 
 
 def evaluation(candidate_id: int, example_id: int, score: float, model: str = "m1",
-               answer: str = "x") -> Evaluation:
+               answer: str = "x", scoring: str = "s1") -> Evaluation:
     return Evaluation(candidate_id=candidate_id, example_id=example_id, model=model,
                       raw_output=f" {answer}\nmore text", answer=answer, score=score,
-                      prompt_tokens=12, completion_tokens=3, latency=0.25)
+                      prompt_tokens=12, completion_tokens=3, latency=0.25, scoring=scoring)
 
 
 def with_splits(project: Project) -> dict[str, list[int]]:
@@ -565,7 +565,7 @@ def test_mean_score_averages_one_split(project: Project) -> None:
 
 def test_best_candidate_has_the_highest_dev_mean(project: Project) -> None:
     ids = with_splits(project)
-    assert project.best_candidate() is None
+    assert project.best_candidate("dev", "s1") is None
 
     steady = project.add_candidate("Steady.")
     lucky_on_test = project.add_candidate("Lucky on test.")
@@ -576,8 +576,8 @@ def test_best_candidate_has_the_highest_dev_mean(project: Project) -> None:
     for example_id in ids["test"]:
         project.save_evaluation(evaluation(lucky_on_test.id, example_id, 1.0))
 
-    assert project.best_candidate().id == steady.id
-    assert project.best_candidate("test").id == lucky_on_test.id
+    assert project.best_candidate("dev", "s1").id == steady.id
+    assert project.best_candidate("test", "s1").id == lucky_on_test.id
 
 
 def test_best_candidate_ties_go_to_more_examples_then_the_oldest(project: Project) -> None:
@@ -585,11 +585,11 @@ def test_best_candidate_ties_go_to_more_examples_then_the_oldest(project: Projec
     older, newer, wider = (project.add_candidate(text) for text in ("Older.", "Newer.", "Wider."))
     project.save_evaluation(evaluation(older.id, dev[0], 1.0))
     project.save_evaluation(evaluation(newer.id, dev[0], 1.0))
-    assert project.best_candidate().id == older.id
+    assert project.best_candidate("dev", "s1").id == older.id
 
     project.save_evaluation(evaluation(wider.id, dev[0], 1.0))
     project.save_evaluation(evaluation(wider.id, dev[1], 1.0))
-    assert project.best_candidate().id == wider.id
+    assert project.best_candidate("dev", "s1").id == wider.id
 
 
 # -- runs -----------------------------------------------------------------------------
@@ -697,7 +697,7 @@ def _fill(project: Project) -> None:
 
 
 def _contents(project: Project) -> tuple:
-    best = project.best_candidate()
+    best = project.best_candidate("dev", "s1")
     return (project.settings, project.examples(), project.runs(), best,
             project.evaluations(best.id), project.cached_call("key-1"))
 
@@ -794,10 +794,15 @@ def test_split_scores_cover_a_runs_candidates_per_split(project: Project) -> Non
     scored = project.add_candidate("Name the capital.", run_id=run.id)
     unscored = project.add_candidate("Say the city.", run_id=run.id)
     elsewhere = project.add_candidate("Name the capital.")
+    project.update_run(run.id, task_model_id="m1")
+    key = project.run(run.id).scoring
     for example_id, score in zip(ids["dev"], (1.0, 0.0, 1.0)):
-        project.save_evaluation(evaluation(scored.id, example_id, score=score))
-    project.save_evaluation(evaluation(scored.id, ids["test"][0], score=1.0))
-    project.save_evaluation(evaluation(elsewhere.id, ids["dev"][0], score=0.0))
+        project.save_evaluation(evaluation(scored.id, example_id, score=score, scoring=key))
+        # Scores made since under other settings or on another model are not the run's.
+        project.save_evaluation(evaluation(scored.id, example_id, 0.0, scoring="later"))
+        project.save_evaluation(evaluation(scored.id, example_id, 0.0, "m2", scoring=key))
+    project.save_evaluation(evaluation(scored.id, ids["test"][0], score=1.0, scoring=key))
+    project.save_evaluation(evaluation(elsewhere.id, ids["dev"][0], score=0.0, scoring=key))
 
     scores = project.split_scores(run.id)
 

@@ -29,7 +29,8 @@ def project(tmp_path: Path) -> Iterator[Project]:
 
 def score(project: Project, example_id: int, value: float = 1.0) -> int:
     candidate = project.add_candidate(f"Name the capital ({example_id}).")
-    project.save_evaluation(Evaluation(candidate.id, example_id, "m", "x", "x", value))
+    project.save_evaluation(Evaluation(candidate.id, example_id, "m", "x", "x", value,
+                                       scoring=project.scoring().key))
     return candidate.id
 
 
@@ -195,7 +196,8 @@ def test_overviews_give_the_best_dev_score_else_test(tmp_path):
     beta = workspace.open("Beta")
     candidate = beta.add_candidate("Say the label.")
     for example_id, value in ((1, 1.0), (2, 0.0)):
-        beta.save_evaluation(Evaluation(candidate.id, example_id, "m", "", "", value))
+        beta.save_evaluation(Evaluation(candidate.id, example_id, "m", "", "", value,
+                                        scoring=beta.scoring().key))
     beta.close()
     overviews = {o.name: o for o in workflows.project_overviews(workspace)}
     assert overviews["Alpha"].best_score is None

@@ -192,6 +192,11 @@ class CandidateDetail(QWidget):
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.scores = QLabel()
         self.scores.setObjectName("candidateScores")
+        self.other_scores = QLabel()
+        self.other_scores.setObjectName("otherScores")
+        self.other_scores.setWordWrap(True)
+        self.other_scores.setStyleSheet("color: #555;")
+        self.other_scores.hide()
 
         self.copy_button = QPushButton("Copy prompt")
         self.copy_button.setToolTip("Copy the whole prompt, as the model sees it.")
@@ -303,6 +308,7 @@ class CandidateDetail(QWidget):
         content_layout.setContentsMargins(0, 0, 0, 0)
         content_layout.addWidget(self.title)
         content_layout.addWidget(self.scores)
+        content_layout.addWidget(self.other_scores)
         content_layout.addLayout(buttons)
         content_layout.addWidget(self.tabs, 1)
 
@@ -343,6 +349,7 @@ class CandidateDetail(QWidget):
         self.prompt_text = card["prompt"]
         self.prompt_view.setPlainText(self.prompt_text)
         self.update_scores()
+        self._show_other_scores(project)
         self._show_changes(project)
         self._show_story(project, known or {})
         self.reload_answers()
@@ -358,6 +365,13 @@ class CandidateDetail(QWidget):
         self.title.setText(f"<b>Prompt #{result.id}</b> · {html.escape(result.made_by)} · "
                            f"{where}")
         self.scores.setText(scores_line(result))
+
+    def _show_other_scores(self, project: Project) -> None:
+        """Its scores on other models or under other scoring settings, which the line
+        above leaves out: history, not current."""
+        lines = reports.other_scores(project, self.candidate.id)
+        self.other_scores.setText("Also scored: " + "; ".join(lines) + "." if lines else "")
+        self.other_scores.setVisible(bool(lines))
 
     def update_chosen(self) -> None:
         project = self.state.project

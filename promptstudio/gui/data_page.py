@@ -63,6 +63,12 @@ DATA_FILES = "CSV (*.csv);;TSV (*.tsv);;JSON Lines (*.jsonl);;JSON (*.json)"
 Index = QModelIndex | QPersistentModelIndex
 
 
+RESCORED = ("Scores will be recomputed the next time they are needed; past runs keep their "
+            "scores under the old settings.")
+SCORE_NOTE = ("Changing the template, the metric or the labels changes how prompts are "
+              "scored. " + RESCORED)
+
+
 def split_counts_text(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = " · ".join(f"{counts.get(split, 0):,} {split}" for split in SPLITS)
@@ -109,6 +115,7 @@ class TaskDataPage(QWidget):
         state.project_changed.connect(self._project_changed)
         state.settings_changed.connect(self._settings_changed)
         state.examples_changed.connect(self._examples_changed_elsewhere)
+        state.candidates_changed.connect(self._update_score_note)
         state.runs.started.connect(lambda _: self._set_locked(True))
         state.runs.ended.connect(lambda *_: self._set_locked(False))
         self._project_changed()
@@ -135,6 +142,12 @@ class TaskDataPage(QWidget):
         self.template_editor = TemplateEditor()
         self.template_editor.editingFinished.connect(self._save_template)
 
+        self.score_note = QLabel(SCORE_NOTE)
+        self.score_note.setObjectName("scoreNote")
+        self.score_note.setWordWrap(True)
+        self.score_note.setStyleSheet("color: #5c4400;")
+        self.score_note.hide()
+
         self.scoring = ScoringEditor(
             caption=_caption("Labels (the answers the model chooses from)"))
         self.scoring.metricChosen.connect(lambda metric: self._save(metric=metric))
@@ -151,6 +164,7 @@ class TaskDataPage(QWidget):
         layout.addWidget(_caption("Starting instruction"))
         layout.addWidget(self.instruction_edit)
         layout.addSpacing(6)
+        layout.addWidget(self.score_note)
         layout.addWidget(_caption("Prompt template (how each prompt is put together)"))
         layout.addWidget(self.template_editor)
         layout.addSpacing(6)
@@ -294,10 +308,16 @@ class TaskDataPage(QWidget):
                 edit.set_text_quietly("")
             return
         settings = project.settings
+        self._update_score_note()
         self.description_edit.set_text_quietly(settings.task_description)
         self.instruction_edit.set_text_quietly(settings.instruction)
         self.template_editor.set_template(settings.prompt_template)
         self.scoring.set_scoring(settings.metric, settings.labels)
+
+    def _update_score_note(self) -> None:
+        """Say what changing the scoring does once there are scores it would leave behind."""
+        project = self.state.project
+        self.score_note.setVisible(project is not None and project.has_evaluations())
 
     def _save(self, **changes: object) -> bool:
         """Save changed settings; False (after telling the user) when they were refused."""
@@ -309,6 +329,7 @@ class TaskDataPage(QWidget):
                    if getattr(current, key) != value}
         if not changes:
             return True
+        scoring = project.scoring().key
         self._saving = True
         try:
             self.state.update_settings(**changes)
@@ -317,7 +338,8 @@ class TaskDataPage(QWidget):
             return False
         finally:
             self._saving = False
-        self.state.status.emit("Saved.")
+        rescored = project.scoring().key != scoring and project.has_evaluations()
+        self.state.status.emit("Saved. " + RESCORED if rescored else "Saved.")
         return True
 
     def _save_template(self) -> None:

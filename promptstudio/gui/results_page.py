@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from promptstudio import reports
-from promptstudio.best_prompt import best_prompt
+from promptstudio.best_prompt import best_prompt, scoring_notice
 from promptstudio.gui import export_dialogs, messages
 from promptstudio.gui.candidate_detail import CandidateDetail, CompareDialog
 from promptstudio.gui.candidates_model import (
@@ -65,6 +65,8 @@ from promptstudio.store.records import Run
 
 FLUSH_MS = 200
 """How often, at most, a run's changes reach the table and the plot."""
+EARLIER_ROLE = Qt.ItemDataRole.UserRole + 1
+"""On a run list item: whether the run scored its prompts under earlier settings."""
 
 EMPTY_TEXT = (
     "<h3>No results yet</h3>"
@@ -107,7 +109,8 @@ class RunList(QTreeWidget):
         self.setIconSize(QSize(12, 12))
 
     def fill(self, runs: list[Run], scores: dict[int, tuple[float | None, float | None]],
-             checked: set[int]) -> None:
+             checked: set[int], earlier: set[int] = frozenset()) -> None:
+        """The runs, newest first; those in `earlier` scored under earlier settings."""
         self.blockSignals(True)
         self.clear()
         for run in reversed(runs):
@@ -118,7 +121,8 @@ class RunList(QTreeWidget):
                                else Qt.CheckState.Unchecked)
             item.setIcon(0, _swatch(run_color(run.id)))
             dev, test = scores.get(run.id, (None, None))
-            self._set_text(item, reports.RunResults.empty(run), dev, test, run.error)
+            self._set_text(item, reports.RunResults.empty(run), dev, test, run.error,
+                           run.id in earlier)
             self.addTopLevelItem(item)
         self.blockSignals(False)
 
@@ -131,7 +135,8 @@ class RunList(QTreeWidget):
 
     @staticmethod
     def _set_text(item: QTreeWidgetItem, results: RunResults, dev: float | None,
-                  test: float | None, error: str | None = None) -> None:
+                  test: float | None, error: str | None = None,
+                  earlier: bool | None = None) -> None:
         status = results.status_name
         if results.status == "running" and results.steps:
             status = f"Running, step {results.step} of {results.steps}"
@@ -139,12 +144,18 @@ class RunList(QTreeWidget):
         scores = [f"{name} {value:.2f}" for name, value in (("dev", dev), ("test", test))
                   if value is not None]
         first = f"Run {results.run_id}: {method}  ({_short_time(results.created)})"
-        second = " · ".join([status, *scores])
+        if earlier is None:
+            earlier = bool(item.data(0, EARLIER_ROLE))
+        item.setData(0, EARLIER_ROLE, earlier)
+        second = " · ".join([status, *scores, *(["earlier settings"] if earlier else [])])
         item.setText(0, f"{first}\n{second}")
         tip = (f"{results.title}, {results.preset or 'its own'} settings, seed "
                f"{results.seed}.\n"
                f"Best dev score: {_score(dev) or 'none yet'}; test score of its best prompt: "
                f"{_score(test) or 'not measured yet'}.")
+        if earlier:
+            tip += ("\nIts prompts were scored under earlier settings (template, metric or "
+                    "labels); its scores are not current.")
         item.setToolTip(0, tip + (f"\n{error}" if error else ""))
 
     def item_for(self, run_id: int) -> QTreeWidgetItem | None:
@@ -195,6 +206,12 @@ class ResultsPage(QWidget):
         self.export_report_button.setToolTip("Save every prompt of the ticked runs as a "
                                              "spreadsheet (CSV), or the plot as a picture.")
         self.export_report_button.clicked.connect(self.export_report)
+        self.scoring_note = QLabel()
+        self.scoring_note.setObjectName("scoringNote")
+        self.scoring_note.setWordWrap(True)
+        self.scoring_note.setStyleSheet("padding: 4px 8px; background: #fff4d6; "
+                                        "color: #5c4400;")
+        self.scoring_note.hide()
         header = QHBoxLayout()
         header.addWidget(self.summary, 1)
         header.addWidget(self.export_prompt_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -302,6 +319,7 @@ class ResultsPage(QWidget):
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(0, 0, 0, 0)
         content_layout.addLayout(header)
+        content_layout.addWidget(self.scoring_note)
         content_layout.addWidget(self.splitter, 1)
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setObjectName("resultsEmpty")
@@ -316,7 +334,7 @@ class ResultsPage(QWidget):
 
         state.project_changed.connect(self.reload)
         state.candidates_changed.connect(self._runs_changed)
-        state.settings_changed.connect(self._show_selected_again)
+        state.settings_changed.connect(self._settings_changed)
         state.examples_changed.connect(self._scores_changed)
         state.runs.started.connect(self._run_started)
         state.runs.event.connect(self._on_event)
@@ -349,6 +367,15 @@ class ResultsPage(QWidget):
         self._shown = {runs[-1].id} if runs else set()
         self._fill_run_list(runs)
         self._show_runs()
+
+    def _settings_changed(self) -> None:
+        """The template, metric or labels may have changed: which scores are current, and
+        so the best prompt, may have changed with them."""
+        project = self.state.project
+        if project is not None:
+            self._fill_run_list(project.runs())
+        self._update_summary()
+        self._show_selected_again()
 
     def _show_selected_again(self) -> None:
         """The template or the instruction changed: the prompt shown may read otherwise."""
@@ -416,9 +443,12 @@ class ResultsPage(QWidget):
                                   choice.score(run.best_candidate_id, "test"))
             elif project is not None and run.best_candidate_id is not None:
                 # A run finished before runs recorded their choice (schema 4).
-                scores[run.id] = (project.mean_score(run.best_candidate_id, "dev")[0],
-                                  project.mean_score(run.best_candidate_id, "test")[0])
-        self.run_list.fill(runs, scores, self._shown)
+                scores[run.id] = tuple(project.mean_score(  # type: ignore[assignment]
+                    run.best_candidate_id, split, model=run.task_model_id,
+                    scoring=run.scoring)[0] for split in ("dev", "test"))
+        current = project.scoring().key if project is not None else None
+        earlier = {r.id for r in runs if r.scoring is not None and r.scoring != current}
+        self.run_list.fill(runs, scores, self._shown, earlier)
         for run_id in self._shown & set(self.results):
             if self.results[run_id].status == "running":
                 self.run_list.update_run(self.results[run_id])
@@ -694,6 +724,9 @@ class ResultsPage(QWidget):
         except Exception as exc:
             messages.show_error(self, exc)
             return
+        notice = scoring_notice(project, [r for r in project.runs() if r.id in self._shown])
+        self.scoring_note.setText(notice)
+        self.scoring_note.setVisible(bool(notice))
         if best is None:
             self.summary.setText("No prompt has been scored yet.")
             return

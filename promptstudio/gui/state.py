@@ -23,6 +23,7 @@ from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.events import Event
 from promptstudio.store.project import Project
+from promptstudio.store.records import Run
 from promptstudio.store.workspace import Workspace
 
 
@@ -132,10 +133,19 @@ def check_model_file(config: ModelConfig) -> None:
                                  "model on the Models page.")
 
 
-def check_models(project: Project) -> None:
-    """`check_model_file` for the project's task and optimizer models."""
-    for config in (project.settings.task_model, project.settings.optimizer_model):
-        check_model_file(config)
+def check_models(project: Project, run: Run | None = None) -> None:
+    """`check_model_file` for the project's task and optimizer models, or a run's."""
+    owner = run or project.settings
+    for config in (owner.task_model, owner.optimizer_model):
+        try:
+            check_model_file(config)
+        except ModelFileError as missing:
+            if run is None:
+                raise
+            raise ModelFileError(
+                f"Run {run.id} was made with the model file {config.path}, which no longer "
+                "exists; its scores are of that model. Put the file back to continue the "
+                "run, or start a new run.") from missing
 
 
 class RunController(QObject):
@@ -214,13 +224,14 @@ class RunController(QObject):
         if self.running:
             raise RuntimeError("A run is already going; pause or stop it first.")
         project = self._project()
-        settings = project.settings
-        check_models(project)
+        run = project.run(run_id)
+        check_models(project, run)
         control = RunControl()
 
         def work(job: JobState) -> runner.RunOutcome:
-            task = self.state.backend_for(settings.task_model)
-            optimizer = self.state.backend_for(settings.optimizer_model)
+            # The models the run was created with: its scores are of them.
+            task = self.state.backend_for(run.task_model)
+            optimizer = self.state.backend_for(run.optimizer_model)
             try:
                 return runner.execute(project, run_id, task, optimizer, control=control,
                                       listener=job.report)

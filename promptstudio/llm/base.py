@@ -214,3 +214,16 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def model_name(model: str | None) -> str:
+    """A model as evaluations name it ('local:FILE:SIZE', 'server:URL#NAME'), shortly."""
+    if not model:
+        return "unknown model"
+    kind, _, rest = model.partition(":")
+    if kind == "local":
+        return rest.rsplit(":", 1)[0]
+    if kind == "server":
+        url, _, name = rest.partition("#")
+        return f"{name} at {url}"
+    return rest or model

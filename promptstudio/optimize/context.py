@@ -48,7 +48,7 @@ from promptstudio.optimize.events import (
 from promptstudio.optimize.selection import split_dev
 from promptstudio.parsing import clean_instruction
 from promptstudio.store.project import Project
-from promptstudio.store.records import Candidate, Evaluation, Example, Run
+from promptstudio.store.records import Candidate, Evaluation, Example, Run, Scoring
 
 MAX_INSTRUCTION_CHARS = 500
 
@@ -110,7 +110,8 @@ class RunContext:
                  optimizer_backend: Backend, *, budget: Budget,
                  control: RunControl | None = None, listener: Listener | None = None,
                  start: Candidate, projected_calls: int = 0, final_calls: int = 0,
-                 projected_optimizer_calls: int = 0, optimizer_weight: float = 1.0) -> None:
+                 projected_optimizer_calls: int = 0, optimizer_weight: float = 1.0,
+                 scoring: Scoring | None = None) -> None:
         self.project = project
         self.run = run
         self.seed = run.seed
@@ -123,8 +124,9 @@ class RunContext:
         for backend in {self.task, self.optimizer}:
             backend.on_mismatch = self._report_mismatch
         self.evaluator = Evaluator(project, self.task, use_cache=False,
-                                   cancel=self.control.token)
-        self.settings = project.settings
+                                   cancel=self.control.token, scoring=scoring)
+        # The run's own template, metric and labels, whatever the project holds now.
+        self.settings = self.evaluator.scoring.applied_to(project.settings)
         self.template = self.settings.prompt_template
         self.start = start
         self._all_train = project.examples("train")

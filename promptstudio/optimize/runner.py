@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from promptstudio.llm.base import Backend
+from promptstudio.llm.base import Backend, model_name
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
 from promptstudio.optimize.estimate import CallCost
@@ -35,7 +35,7 @@ from promptstudio.optimize.selection import (
     unconfirmed_reason,
 )
 from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.records import Candidate, Example, Run, now
+from promptstudio.store.records import Candidate, Example, Run, Scoring, now
 
 OPTIMIZER_WEIGHT = 10.0
 """An optimizer call in task answers when the machine's rates are not known (a server):
@@ -281,6 +281,8 @@ def again_note(project: Project, run: Run) -> str:
     start = next((c for c in project.candidates(run.id) if c.operation == "start"), None)
     if start is not None and start.instruction != (settings.instruction or start.instruction):
         changed.append("your instruction")
+    if run.scoring is not None and run.scoring != project.scoring().key:
+        changed.append("how prompts are scored (the template, metric or labels)")
     note = f"The same settings and seed ({run.seed}) as run {run.id}. "
     if any(kind == "server" for kind in (settings.task_model.kind,
                                          settings.optimizer_model.kind)):
@@ -291,13 +293,42 @@ def again_note(project: Project, run: Run) -> str:
     return note + REPRODUCIBLE
 
 
+def run_scoring(project: Project, run: Run) -> Scoring:
+    """The scoring a run scores under: the one it was created with (`Project.add_run`).
+    A run from before runs kept theirs is given the project's current one, once."""
+    scoring = project.scoring_named(run.scoring)
+    if scoring is None:
+        scoring = project.scoring()
+        project.update_run(run.id, scoring=project.register_scoring(scoring))
+    return scoring
+
+
+def check_run_model(project: Project, run: Run, task_backend: Backend) -> None:
+    """A run is continued on the task model it started on, or not at all: its stored
+    scores are of that model, and the rest of the search must be too."""
+    model = task_backend.model_id
+    if run.task_model_id is None:
+        project.update_run(run.id, task_model_id=model)
+    elif run.task_model_id != model:
+        raise ProjectError(
+            f"Run {run.id} was started on {model_name(run.task_model_id)} and its scores are "
+            f"of that model, so it cannot go on with {model_name(model)}. Put the model it "
+            "started on back where it was, or start a new run.")
+
+
 def starting_candidate(project: Project, run: Run) -> Candidate:
-    """The project's instruction with its default demonstrations, drawn with the run's seed."""
+    """The project's instruction with its default demonstrations, drawn with the run's
+    seed; once a run has its start, the run keeps it, whatever the project's instruction
+    has become since."""
     import random
 
+    own = next((c for c in project.candidates(run.id) if c.operation == "start"), None)
+    if own is not None:
+        return own
     settings = project.settings
+    template = project.scoring_named(run.scoring).template if run.scoring else settings.template
     demo_ids: Sequence[int] = ()
-    if "{demos}" in settings.template:
+    if "{demos}" in template:
         train = [e.id for e in project.examples("train")]
         demo_ids = sorted(random.Random(run.seed).sample(train, min(DEFAULT_DEMOS, len(train))))
     instruction = settings.instruction or "Answer the input."
@@ -315,7 +346,10 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     params = {k: v for k, v in run.params.items() if k not in RUN_FIELDS}
     then = run.params.get("then")
     turns = int(run.params.get("turns") or 1)
+    scoring = run_scoring(project, run)
+    check_run_model(project, run, task_backend)
     project.update_run(run_id, status="running", started=now(), error=None)
+    run = project.run(run_id)
     start = starting_candidate(project, run)
     ctx = RunContext(project, run, task_backend, optimizer_backend,
                      budget=Budget.from_dict(run.budget), control=control, listener=listener,
@@ -324,7 +358,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
                          run.params.get("projected_optimizer_calls") or 0),
                      optimizer_weight=float(run.params.get("optimizer_weight")
                                             or OPTIMIZER_WEIGHT),
-                     final_calls=final_calls(sizes(project)))
+                     final_calls=final_calls(sizes(project)), scoring=scoring)
     ctx.emit(RunStarted(run_id, run.method, ctx.projected_calls, 0.0))
     if "server" in (task_backend.kind, optimizer_backend.kind):
         ctx.log(SERVER_NOTE)

@@ -21,7 +21,6 @@ import sqlite_utils
 
 from promptstudio.dataio import Row
 from promptstudio.llm.config import ModelConfig
-from promptstudio.parsing import OutputParser
 from promptstudio.store.records import (
     SPLITS,
     Candidate,
@@ -29,10 +28,13 @@ from promptstudio.store.records import (
     Example,
     ProjectSettings,
     Run,
+    Scoring,
     fingerprint,
     now,
+    settings_from_row,
+    settings_to_row,
 )
-from promptstudio.store.schema import SchemaError, migrate, schema_version
+from promptstudio.store.schema import SchemaError, current_scoring, migrate, schema_version
 
 KILL_AT_CALL = "PROMPTSTUDIO_KILL_AT_CALL"
 """For kill tests only: with this variable set to N, the process kills itself (SIGKILL) as
@@ -106,7 +108,7 @@ class Project:
         stamp = now()
         with project.transaction():
             project.db["project"].insert(
-                {"id": 1, **_settings_to_row(settings), "created": stamp, "updated": stamp}
+                {"id": 1, **settings_to_row(settings), "created": stamp, "updated": stamp}
             )
         return project
 
@@ -150,7 +152,7 @@ class Project:
 
     @property
     def settings(self) -> ProjectSettings:
-        return _settings_from_row(self.db["project"].get(1))
+        return settings_from_row(self.db["project"].get(1))
 
     @property
     def name(self) -> str:
@@ -161,7 +163,7 @@ class Project:
         settings.prompt_template.check()
         settings.output_parser.validate()
         with self.transaction():
-            self.db["project"].update(1, {**_settings_to_row(settings), "updated": now()})
+            self.db["project"].update(1, {**settings_to_row(settings), "updated": now()})
         return settings
 
     # -- examples ---------------------------------------------------------------------
@@ -298,9 +300,10 @@ class Project:
             for row in backup.evaluations:
                 self.conn.execute(
                     "INSERT OR REPLACE INTO evaluation (candidate_id, example_id, model, "
-                    "raw_output, answer, score, prompt_tokens, completion_tokens, latency, "
-                    "created) SELECT :candidate_id, :example_id, :model, :raw_output, :answer, "
-                    ":score, :prompt_tokens, :completion_tokens, :latency, :created "
+                    "scoring, raw_output, answer, score, prompt_tokens, completion_tokens, "
+                    "latency, created) SELECT :candidate_id, :example_id, :model, :scoring, "
+                    ":raw_output, :answer, :score, :prompt_tokens, :completion_tokens, "
+                    ":latency, :created "
                     "WHERE EXISTS (SELECT 1 FROM candidate WHERE id = :candidate_id)", row)
 
     def _backup_examples(self, ids: Sequence[int]) -> ExampleBackup:
@@ -369,27 +372,54 @@ class Project:
         columns = [d[0] for d in cursor.description]
         return [_candidate(dict(zip(columns, values))) for values in cursor]
 
-    def save_evaluation(self, evaluation: Evaluation) -> None:
-        """Store one finished evaluation; a repeat of the same key replaces the old row."""
+    # -- what scores are computed under ------------------------------------------------
+
+    def scoring(self) -> Scoring:
+        """The scoring of the project's current settings: the one every view counts as
+        current, and the one new evaluations are made under."""
+        return current_scoring(self.conn)
+
+    def register_scoring(self, scoring: Scoring) -> str:
+        """Keep a scoring's settings, so that scores made under it can say what they were
+        made under; returns its key."""
         with self.transaction():
             self.conn.execute(
-                "INSERT OR REPLACE INTO evaluation (candidate_id, example_id, model, raw_output, "
-                "answer, score, prompt_tokens, completion_tokens, latency, created) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO scoring (key, settings, created) VALUES (?, ?, ?)",
+                (scoring.key, json.dumps(scoring.to_dict(), ensure_ascii=False), now()))
+        return scoring.key
+
+    def scoring_named(self, key: str | None) -> Scoring | None:
+        """The scoring with this key, if the project kept it."""
+        row = self.conn.execute("SELECT settings FROM scoring WHERE key = ?",
+                                (key,)).fetchone()
+        return Scoring.from_dict(json.loads(row[0])) if row else None
+
+    def save_evaluation(self, evaluation: Evaluation) -> None:
+        """Store one finished evaluation; a repeat of the same key replaces the old row."""
+        if not evaluation.scoring:
+            raise ValueError("An evaluation is stored with the scoring it was made under.")
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO evaluation (candidate_id, example_id, model, scoring, "
+                "raw_output, answer, score, prompt_tokens, completion_tokens, latency, "
+                "created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (evaluation.candidate_id, evaluation.example_id, evaluation.model,
-                 evaluation.raw_output, evaluation.answer, evaluation.score,
+                 evaluation.scoring, evaluation.raw_output, evaluation.answer, evaluation.score,
                  evaluation.prompt_tokens, evaluation.completion_tokens, evaluation.latency,
                  now()),
             )
 
     def evaluations(self, candidate_id: int, model: str | None = None,
-                    example_ids: Iterable[int] | None = None) -> dict[int, Evaluation]:
-        """This candidate's evaluations, by example id."""
+                    example_ids: Iterable[int] | None = None, *, scoring: str | None = None
+                    ) -> dict[int, Evaluation]:
+        """This candidate's evaluations by example id, on one model and under one scoring
+        where they are given (else the same example may come from several)."""
         sql = "SELECT * FROM evaluation WHERE candidate_id = ?"
         args: list[object] = [candidate_id]
-        if model is not None:
-            sql += " AND model = ?"
-            args.append(model)
+        for column, value in (("model", model), ("scoring", scoring)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
         if example_ids is not None:
             id_list = list(example_ids)
             sql += f" AND example_id IN ({', '.join('?' * len(id_list))})"
@@ -404,47 +434,61 @@ class Project:
                 model=row["model"], raw_output=row["raw_output"], answer=row["answer"],
                 score=row["score"], prompt_tokens=row["prompt_tokens"],
                 completion_tokens=row["completion_tokens"], latency=row["latency"],
+                scoring=row["scoring"],
             )
         return found
 
-    def evaluation_models(self, candidate_id: int) -> dict[str, int]:
-        """How many evaluations of this candidate each model made."""
-        return dict(self.conn.execute(
-            "SELECT model, COUNT(*) FROM evaluation WHERE candidate_id = ? GROUP BY model",
-            (candidate_id,)).fetchall())
+    def has_evaluations(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM evaluation LIMIT 1").fetchone() is not None
 
-    def mean_score(self, candidate_id: int, split: str, model: str | None = None
-                   ) -> tuple[float | None, int]:
-        """Mean score of a candidate over the evaluated examples of a split, and their count."""
+    def scored_under(self, candidate_id: int) -> dict[tuple[str, str], int]:
+        """How many evaluations of this candidate each (model, scoring key) holds."""
+        return {(model, scoring): count for model, scoring, count in self.conn.execute(
+            "SELECT model, scoring, COUNT(*) FROM evaluation WHERE candidate_id = ? "
+            "GROUP BY model, scoring", (candidate_id,))}
+
+    def mean_score(self, candidate_id: int, split: str, model: str | None = None,
+                   scoring: str | None = None) -> tuple[float | None, int]:
+        """Mean score of a candidate over the evaluated examples of a split, and their
+        count; on one model and under one scoring where they are given."""
         sql = ("SELECT AVG(e.score), COUNT(*) FROM evaluation e JOIN example x "
                "ON x.id = e.example_id WHERE e.candidate_id = ? AND x.split = ?")
         args: list[object] = [candidate_id, split]
-        if model is not None:
-            sql += " AND e.model = ?"
-            args.append(model)
+        for column, value in (("model", model), ("scoring", scoring)):
+            if value is not None:
+                sql += f" AND e.{column} = ?"
+                args.append(value)
         mean, count = self.conn.execute(sql, args).fetchone()
         return mean, count
 
-    def best_candidate(self, split: str = "dev") -> Candidate | None:
-        """The candidate with the highest mean score on `split` (ties: most examples, oldest)."""
+    def best_candidate(self, split: str, scoring: str) -> Candidate | None:
+        """The candidate with the highest mean score on `split` under `scoring`, on any one
+        model (ties: most examples, oldest)."""
         row = self.conn.execute(
             "SELECT e.candidate_id FROM evaluation e JOIN example x ON x.id = e.example_id "
-            "WHERE x.split = ? GROUP BY e.candidate_id "
+            "WHERE x.split = ? AND e.scoring = ? GROUP BY e.candidate_id, e.model "
             "ORDER BY AVG(e.score) DESC, COUNT(*) DESC, e.candidate_id ASC LIMIT 1",
-            (split,),
+            (split, scoring),
         ).fetchone()
         return self.candidate(row[0]) if row else None
 
     def split_scores(self, run_id: int) -> dict[int, dict[str, tuple[float, int, float]]]:
         """Every scored candidate of a run, by id: per split, its mean score, how many
-        examples were scored and the mean prompt tokens of a call. One query, so a run's
-        results load at once."""
+        examples were scored and the mean prompt tokens of a call; on the run's model and
+        under the run's scoring only, so that scores made since under other settings or on
+        another model are not mixed in. One query, so a run's results load at once."""
+        run = self.run(run_id)
+        sql = ("SELECT e.candidate_id, x.split, AVG(e.score), COUNT(*), AVG(e.prompt_tokens) "
+               "FROM evaluation e JOIN example x ON x.id = e.example_id "
+               "JOIN candidate c ON c.id = e.candidate_id WHERE c.run_id = ?")
+        args: list[object] = [run_id]
+        for column, value in (("model", run.task_model_id), ("scoring", run.scoring)):
+            if value is not None:
+                sql += f" AND e.{column} = ?"
+                args.append(value)
         found: dict[int, dict[str, tuple[float, int, float]]] = {}
         for candidate_id, split, mean, count, tokens in self.conn.execute(
-                "SELECT e.candidate_id, x.split, AVG(e.score), COUNT(*), AVG(e.prompt_tokens) "
-                "FROM evaluation e JOIN example x ON x.id = e.example_id "
-                "JOIN candidate c ON c.id = e.candidate_id WHERE c.run_id = ? "
-                "GROUP BY e.candidate_id, x.split", (run_id,)):
+                sql + " GROUP BY e.candidate_id, x.split", args):
             found.setdefault(candidate_id, {})[split] = (mean, count, tokens)
         return found
 
@@ -464,14 +508,17 @@ class Project:
 
     def add_run(self, method: str, *, params: dict | None = None, seed: int = 0,
                 preset: str = "", budget: dict | None = None) -> Run:
+        """A pending run with the project's models and scoring as they are now: a run keeps
+        them, whatever changes in the project later."""
         settings = self.settings
+        scoring = self.register_scoring(self.scoring())
         with self.transaction():
             cursor = self.conn.execute(
                 "INSERT INTO run (method, preset, params, seed, budget, status, task_model, "
-                "optimizer_model, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                "optimizer_model, scoring, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (method, preset, json.dumps(params or {}), seed, json.dumps(budget or {}),
                  "pending", json.dumps(settings.task_model.to_dict()),
-                 json.dumps(settings.optimizer_model.to_dict()), now()),
+                 json.dumps(settings.optimizer_model.to_dict()), scoring, now()),
             )
         return self.run(cursor.lastrowid)
 
@@ -489,6 +536,7 @@ class Project:
             created=row["created"], choice=json.loads(row["choice"]) if row["choice"] else None,
             task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
             optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
+            scoring=row["scoring"], task_model_id=row["task_model_id"],
         )
 
     def runs(self) -> list[Run]:
@@ -573,36 +621,3 @@ def _candidate(row: dict) -> Candidate:
 def _example(row: tuple) -> Example:
     return Example(id=row[0], input=row[1], output=row[2],
                    answers=tuple(json.loads(row[3])), split=row[4])
-
-
-def _settings_to_row(settings: ProjectSettings) -> dict:
-    return {
-        "name": settings.name,
-        "task_description": settings.task_description,
-        "template": settings.template,
-        "demo_format": settings.demo_format,
-        "instruction": settings.instruction,
-        "output_parser": json.dumps(settings.output_parser.to_dict()),
-        "metric": settings.metric,
-        "metric_options": json.dumps({"tolerance": settings.tolerance}),
-        "labels": json.dumps(list(settings.labels), ensure_ascii=False),
-        "task_model": json.dumps(settings.task_model.to_dict()),
-        "optimizer_model": json.dumps(settings.optimizer_model.to_dict()),
-    }
-
-
-def _settings_from_row(row: dict) -> ProjectSettings:
-    options = json.loads(row["metric_options"])
-    return ProjectSettings(
-        name=row["name"],
-        task_description=row["task_description"],
-        template=row["template"],
-        demo_format=row["demo_format"],
-        instruction=row["instruction"],
-        output_parser=OutputParser.from_dict(json.loads(row["output_parser"])),
-        metric=row["metric"],
-        tolerance=float(options.get("tolerance", 1e-6)),
-        labels=tuple(json.loads(row["labels"])),
-        task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
-        optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
-    )

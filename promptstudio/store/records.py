@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
 from promptstudio.llm.config import ModelConfig
@@ -12,6 +14,8 @@ from promptstudio.parsing import OutputParser
 from promptstudio.templates import DEFAULT_DEMO_FORMAT, DEFAULT_TEMPLATE, PromptTemplate
 
 SPLITS = ("train", "dev", "test")
+MIN_ANSWER_TOKENS = 16
+MAX_ANSWER_TOKENS = 256
 
 
 def now() -> str:
@@ -46,6 +50,80 @@ class ProjectSettings:
     @property
     def prompt_template(self) -> PromptTemplate:
         return PromptTemplate(self.template, self.demo_format)
+
+
+def answer_token_budget(answers: Iterable[str]) -> int:
+    """Generation length from the longest reference answer: about 2 characters a token,
+    plus headroom; small models ramble, and every token past the answer is wasted time."""
+    longest = max((len(a) for a in answers), default=0)
+    return max(MIN_ANSWER_TOKENS, min(MAX_ANSWER_TOKENS, math.ceil(longest / 2) + 8))
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Everything besides the prompt and the model that decides a score: how a prompt is
+    put together, how the answer is read and judged, and how long it may be.
+
+    Every stored evaluation carries the `key` of the scoring it was made under, and every
+    reader asks for the scores of one scoring, so that changing the template, the metric
+    or the labels never leaves old scores counted as current. Settings that cannot change
+    a score under the metric are left out (labels under a metric that does not choose
+    among labels), so that editing them does not throw scores away. A setting added later
+    should stay out of the key while it has its old default, so that old keys still hold.
+    """
+
+    template: str
+    demo_format: str
+    metric: str
+    labels: tuple[str, ...] = ()
+    tolerance: float | None = None
+    parser: dict = field(default_factory=dict)
+    answer_tokens: int = MIN_ANSWER_TOKENS
+    temperature: float = 0.0
+
+    @classmethod
+    def of(cls, settings: ProjectSettings, answers: Iterable[str]) -> Scoring:
+        """The scoring of a project's settings; `answers` are the reference answers the
+        answer length is sized on (the training rows', else all)."""
+        return cls(template=settings.template, demo_format=settings.demo_format,
+                   metric=settings.metric,
+                   labels=settings.labels if settings.metric == "label" else (),
+                   tolerance=settings.tolerance if settings.metric == "numeric" else None,
+                   parser=settings.output_parser.to_dict(),
+                   answer_tokens=answer_token_budget(answers))
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def output_parser(self) -> OutputParser:
+        return OutputParser.from_dict(self.parser)
+
+    @property
+    def prompt_template(self) -> PromptTemplate:
+        return PromptTemplate(self.template, self.demo_format)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scoring:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["labels"] = tuple(values.get("labels") or ())
+        return cls(**values)
+
+    def applied_to(self, settings: ProjectSettings) -> ProjectSettings:
+        """`settings` with this scoring's template, metric, labels and parser: what a run
+        made under this scoring works with, whatever the project holds now."""
+        return replace(settings, template=self.template, demo_format=self.demo_format,
+                       metric=self.metric, labels=self.labels or settings.labels,
+                       tolerance=settings.tolerance if self.tolerance is None
+                       else self.tolerance, output_parser=self.output_parser)
 
 
 @dataclass(frozen=True)
@@ -89,6 +167,8 @@ class Evaluation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency: float = 0.0
+    scoring: str = ""
+    """The `Scoring.key` it was made under."""
 
 
 @dataclass(frozen=True)
@@ -114,3 +194,41 @@ class Run:
     """The project's task model when the run was created."""
     optimizer_model: ModelConfig = field(default_factory=ModelConfig)
     """The project's optimizer model when the run was created."""
+    scoring: str | None = None
+    """The `Scoring.key` its prompts are scored under, fixed when the run was created."""
+    task_model_id: str | None = None
+    """The task model's identity as evaluations name it, once the run has started."""
+
+
+def settings_to_row(settings: ProjectSettings) -> dict:
+    """The project table's columns for these settings."""
+    return {
+        "name": settings.name,
+        "task_description": settings.task_description,
+        "template": settings.template,
+        "demo_format": settings.demo_format,
+        "instruction": settings.instruction,
+        "output_parser": json.dumps(settings.output_parser.to_dict()),
+        "metric": settings.metric,
+        "metric_options": json.dumps({"tolerance": settings.tolerance}),
+        "labels": json.dumps(list(settings.labels), ensure_ascii=False),
+        "task_model": json.dumps(settings.task_model.to_dict()),
+        "optimizer_model": json.dumps(settings.optimizer_model.to_dict()),
+    }
+
+
+def settings_from_row(row: dict) -> ProjectSettings:
+    options = json.loads(row["metric_options"])
+    return ProjectSettings(
+        name=row["name"],
+        task_description=row["task_description"],
+        template=row["template"],
+        demo_format=row["demo_format"],
+        instruction=row["instruction"],
+        output_parser=OutputParser.from_dict(json.loads(row["output_parser"])),
+        metric=row["metric"],
+        tolerance=float(options.get("tolerance", 1e-6)),
+        labels=tuple(json.loads(row["labels"])),
+        task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
+        optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
+    )

@@ -8,8 +8,13 @@ in sqlite3 or Datasette.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
+
+from promptstudio.store.records import Scoring, now, settings_from_row
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -152,8 +157,85 @@ def _add_run_choice(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE run ADD COLUMN choice TEXT")
 
 
+def current_scoring(conn: sqlite3.Connection) -> Scoring:
+    """The scoring of the project's settings as stored now (`Project.scoring`)."""
+    cursor = conn.execute("SELECT * FROM project WHERE id = 1")
+    columns = [d[0] for d in cursor.description]
+    settings = settings_from_row(dict(zip(columns, cursor.fetchone())))
+    return Scoring.of(settings, reference_answers(conn))
+
+
+def reference_answers(conn: sqlite3.Connection) -> list[str]:
+    """The reference answers the answer length is sized on: the training rows', else all."""
+    for where in ("WHERE split = 'train'", ""):
+        rows = conn.execute(f"SELECT output, answers FROM example {where}").fetchall()
+        if rows:
+            return [a for output, answers in rows for a in (output, *json.loads(answers))]
+    return []
+
+
+def _add_scoring(conn: sqlite3.Connection) -> None:
+    """Version 6: every evaluation records the scoring it was made under (`Scoring`), and
+    every run the scoring it scores under and its task model's identity. Evaluations were
+    unique per candidate, example and model, so changing the metric or the template left
+    old scores counted as current. What earlier files stored was made under settings no
+    longer known; the project's current settings are the best guess, and the log says so.
+    """
+    conn.execute("CREATE TABLE scoring (key TEXT PRIMARY KEY, settings TEXT NOT NULL, "
+                 "created TEXT NOT NULL)")
+    _execute_all(conn, """
+        CREATE TABLE evaluation_new (
+            id INTEGER PRIMARY KEY,
+            candidate_id INTEGER NOT NULL REFERENCES candidate (id) ON DELETE CASCADE,
+            example_id INTEGER NOT NULL REFERENCES example (id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            scoring TEXT NOT NULL,
+            raw_output TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            score REAL NOT NULL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            latency REAL NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            UNIQUE (candidate_id, example_id, model, scoring)
+        )""")
+    scoring = current_scoring(conn) if conn.execute(
+        "SELECT 1 FROM project WHERE id = 1").fetchone() else None
+    key = scoring.key if scoring else ""
+    conn.execute(
+        "INSERT INTO evaluation_new (id, candidate_id, example_id, model, scoring, raw_output, "
+        "answer, score, prompt_tokens, completion_tokens, latency, created) "
+        "SELECT id, candidate_id, example_id, model, ?, raw_output, answer, score, "
+        "prompt_tokens, completion_tokens, latency, created FROM evaluation", (key,))
+    _execute_all(conn, """
+        DROP TABLE evaluation;
+        ALTER TABLE evaluation_new RENAME TO evaluation;
+        CREATE INDEX evaluation_example ON evaluation (example_id);
+        ALTER TABLE run ADD COLUMN scoring TEXT;
+        ALTER TABLE run ADD COLUMN task_model_id TEXT""")
+    if scoring is None:
+        return
+    conn.execute("INSERT INTO scoring (key, settings, created) VALUES (?, ?, ?)",
+                 (key, json.dumps(scoring.to_dict(), ensure_ascii=False), now()))
+    conn.execute("UPDATE run SET scoring = ?", (key,))
+    for run_id, choice in conn.execute("SELECT id, choice FROM run").fetchall():
+        model = (json.loads(choice) or {}).get("model") if choice else None
+        if not model:
+            counts = Counter(dict(conn.execute(
+                "SELECT e.model, COUNT(*) FROM evaluation e JOIN candidate c "
+                "ON c.id = e.candidate_id WHERE c.run_id = ? GROUP BY e.model", (run_id,))))
+            model = max(counts, key=lambda m: (counts[m], m)) if counts else None
+        conn.execute("UPDATE run SET task_model_id = ? WHERE id = ?", (model, run_id))
+    stored = conn.execute("SELECT COUNT(*) FROM evaluation").fetchone()[0]
+    if stored:
+        logging.getLogger(__name__).info(
+            "Recorded the scoring settings of %d stored scores as the project's current "
+            "ones (template, metric, labels, answer reading): the file did not keep the "
+            "settings they were made under, and these are the best guess.", stored)
+
+
 MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
-                               _add_last_example_id, _add_run_choice]
+                               _add_last_example_id, _add_run_choice, _add_scoring]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -261,7 +261,8 @@ def test_the_list_shows_the_best_score_and_follows_changes(qtbot, sidebar, state
     candidate = project.add_candidate("Say positive or negative.")
     for example in project.examples("dev")[:4]:
         score = 1.0 if example.id % 2 else 0.0
-        project.save_evaluation(Evaluation(candidate.id, example.id, "m", "", "", score))
+        project.save_evaluation(Evaluation(candidate.id, example.id, "m", "", "", score,
+                                                   scoring=project.scoring().key))
     expected = project.mean_score(candidate.id, "dev")[0]
     state.candidates_changed.emit()
     assert sidebar.list.item(0).data(projects.DETAIL_ROLE) == (

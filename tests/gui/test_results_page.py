@@ -30,6 +30,7 @@ from promptstudio.gui.candidates_model import (
     CandidatesFilter,
     CandidatesModel,
 )
+from promptstudio.gui.data_page import TaskDataPage
 from promptstudio.gui.results_page import ResultsPage
 from promptstudio.optimize import runner
 from promptstudio.optimize.events import StepStarted
@@ -116,6 +117,37 @@ def test_the_latest_run_fills_plot_table_and_run_list(state, letters, page):
     assert candidate_rows(page)[0] == best, "sorted by dev score, best first"
     best_row = page.proxy.index(0, BEST).data()
     assert best_row == "run's pick"
+
+
+def test_changing_the_metric_on_the_task_page_leaves_no_old_score_current(
+        qtbot, state, letters, page):
+    """The Task page says what a change of metric does before it is made; afterwards the
+    Results page shows the run's scores as from earlier settings, and says why."""
+    tasks = TaskDataPage(state)
+    qtbot.addWidget(tasks)
+    tasks.show()
+    assert tasks.score_note.isVisible(), "said before the change, since there are scores"
+    assert "recomputed the next time they are needed" in tasks.score_note.text()
+    said: list[str] = []
+    state.status.connect(said.append)
+    best = state.project.run(letters).best_candidate_id
+    assert "earlier" not in page.run_list.item_for(letters).text(0)
+    assert not page.scoring_note.isVisible() and f"#{best}" in page.summary.text()
+
+    scoring = tasks.scoring
+    index = scoring.metric_combo.findData("exact")
+    scoring.metric_combo.setCurrentIndex(index)
+    scoring.metric_combo.activated.emit(index)
+
+    assert state.project.settings.metric == "exact"
+    assert said[-1].startswith("Saved. Scores will be recomputed")
+    assert page.scoring_note.isVisible()
+    assert (f"Run {letters} scored its prompts before the metric (Loose match → Exact "
+            "match) changed") in page.scoring_note.text()
+    assert "earlier settings" in page.run_list.item_for(letters).text(0)
+    assert "earlier scoring settings" in page.summary.text(), "the best prompt's scores"
+    # The run's own scores stay readable, as they were made.
+    assert page.model.rowCount() == len(state.project.candidates(letters))
 
 
 def test_hovering_a_point_shows_its_prompt(state, letters, page):

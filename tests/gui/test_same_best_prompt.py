@@ -41,8 +41,9 @@ def two_rules(state):
     lucky = project.add_candidate("Lucky words.", project.candidate(pick).demo_ids)
     for example in project.examples("dev"):
         project.save_evaluation(Evaluation(lucky.id, example.id, model, "x", example.output,
-                                           1.0))
-    assert project.best_candidate("dev").id == lucky.id, "the old dev rule would pick it"
+                                           1.0, scoring=project.scoring().key))
+    assert project.best_candidate("dev", project.scoring().key).id == lucky.id, (
+        "the old dev rule would pick it")
     project.close()
     opened = state.open_project("letters")
     best = best_prompt(opened)
@@ -113,7 +114,8 @@ def test_a_card_never_averages_two_task_models(state, tmp_path):
     for example in project.examples("dev"):
         for model, score in (("big.gguf", 1.0), ("small.gguf", 0.0), ("small.gguf", 0.0)):
             project.save_evaluation(Evaluation(prompt.id, example.id, model, "x",
-                                               example.output, score))
+                                               example.output, score,
+                                               scoring=project.scoring().key))
     card = workflows.prompt_card(project, prompt)
     assert card["scores"]["dev"]["score"] in (0.0, 1.0), "not a blend of the two models"
     assert card["scored_on"] in ("big.gguf", "small.gguf")
