@@ -21,7 +21,7 @@ from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
 from promptstudio.optimize import estimate, events, gate, runner, selection
-from promptstudio.optimize.budget import Budget
+from promptstudio.optimize.budget import LIMITS, Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.method import methods as method_names
 from promptstudio.optimize.proposal import propose
@@ -86,11 +86,34 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = workflows.import_data(
             project, args.data, split=args.split, input_field=args.input_field,
             output_field=args.output_field, answers_field=args.answers_field, seed=args.seed,
+            allow_duplicates=args.allow_duplicates,
         )
     finally:
         project.close()
     print(report.describe())
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Inputs in more than one split; exit status 1 when there are any."""
+    project = _workspace(args).open(args.name)
+    try:
+        overlaps = project.split_overlaps()
+        note = workflows.overlap_note(project)
+    finally:
+        project.close()
+    if args.json:
+        print(json.dumps([{"input": text, "splits": list(splits)}
+                          for text, splits in overlaps.items()]))
+    elif not overlaps:
+        print("Every input is in one split only.")
+    else:
+        print(note)
+        for text, splits in list(overlaps.items())[:20]:
+            print(f"  {', '.join(splits):<16} {_clip(text, 70)}")
+        if len(overlaps) > 20:
+            print(f"  … and {len(overlaps) - 20} more")
+    return 1 if overlaps else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -123,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "accuracy": round(result.score, 4), "n": result.n,
         "llm_calls": stats["calls"], "cached_calls": stats["cached_calls"],
         "tokens": stats["tokens"], "seconds": round(seconds, 2),
-        "candidate_id": result.candidate.id,
+        "candidate_id": result.candidate.id, "left_out": result.left_out,
     }
     if args.json:
         print(json.dumps(summary))
@@ -131,6 +154,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"model calls: {stats['calls']} (+{stats['cached_calls']} from cache), "
               f"tokens: {stats['tokens']}, seconds: {seconds:.1f}")
         print(f"accuracy: {result.score:.4f}")
+        if result.left_out:
+            print(f"{result.left_out} rows left out: the prompt shows them as demonstrations, "
+                  "so their answers are in it.")
     return 0
 
 
@@ -262,9 +288,10 @@ def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> in
     try:
         outcome = runner.execute(project, run_id, task, optimizer, control=control,
                                  listener=RunReporter(quiet=args.json))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the run saved its counters and paused on the way out
         control.pause()
-        project.update_run(run_id, status="paused")
+        if project.run(run_id).status == "running":  # stopped before it could
+            project.update_run(run_id, status="paused")
         say(f"Paused. Continue with: promptstudio resume {settings.name}:{run_id}")
         return 130
     if outcome.status != "finished":
@@ -312,6 +339,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                 say(f"No --method given: running the proposal, {proposal.label} ({preset}). "
                     f"{proposal.why}")
         blocking, warnings = runner.preflight(project, method, then)
+        overlap = runner.overlap_question(project)
+        if overlap and not args.allow_overlap:
+            blocking.append(overlap + " To start anyway, add --allow-overlap.")
         if blocking:
             raise ProjectError(" ".join(blocking))
         for warning in warnings:
@@ -327,6 +357,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         if isinstance(task, LocalBackend):
             run_plan = plan(estimate.call_cost(project, task.throughput()))
         budget = Budget(args.max_calls, args.max_tokens, args.minutes)
+        run_plan = run_plan.within(budget)
         if not args.json:
             say(f"Plan: {runner.run_label(method, then, args.turns)} ({preset}), "
                 f"{run_plan.describe()}.")
@@ -518,7 +549,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("name")
     _add_fields(imp)
     imp.add_argument("--split", default=None, choices=SPLITS)
+    imp.add_argument("--allow-duplicates", action="store_true",
+                     help="also add rows the project already has (same input and output)")
     imp.set_defaults(handler=cmd_import)
+
+    check = commands.add_parser("check", help="list inputs that sit in more than one split")
+    check.add_argument("name")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_check)
 
     ev = commands.add_parser("eval", help="score an instruction on a split of a project")
     ev.add_argument("name")
@@ -580,10 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="change one of the method's settings (repeatable)")
     opt.add_argument("--max-instruction-words", type=int, default=None,
                      help="the longest instruction a model may write, in words (default 40)")
-    opt.add_argument("--max-calls", type=int, default=None)
-    opt.add_argument("--max-tokens", type=int, default=None)
-    opt.add_argument("--minutes", type=float, default=None)
+    opt.add_argument("--max-calls", type=int, default=None, help=LIMITS["max_calls"])
+    opt.add_argument("--max-tokens", type=int, default=None, help=LIMITS["max_tokens"])
+    opt.add_argument("--minutes", type=float, default=None, help=LIMITS["max_minutes"])
     opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--allow-overlap", action="store_true",
+                     help="start even when an input is both in train and in dev or test")
     opt.add_argument("--optimizer-model", default=None,
                      help="the model that writes new prompts (default: the project's)")
     opt.add_argument("--json", action="store_true")

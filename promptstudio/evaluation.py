@@ -51,6 +51,8 @@ class EvaluationResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     new_evaluations: int = 0
     cancelled: bool = False
+    left_out: int = 0
+    """Examples asked for but not scored: the candidate shows them as demonstrations."""
 
     @property
     def n(self) -> int:
@@ -60,6 +62,14 @@ class EvaluationResult:
     def score(self) -> float:
         """Mean score; 0 when nothing was evaluated."""
         return sum(e.score for e in self.evaluations) / self.n if self.n else 0.0
+
+
+def scorable(candidate: Candidate, examples: Sequence[Example]) -> list[Example]:
+    """The examples a candidate may be scored on: never those it shows as demonstrations,
+    whose answers are in its prompt. The one rule for every caller: `Evaluator.evaluate`
+    applies it, and a run draws its training rows with it."""
+    shown = set(candidate.demo_ids)
+    return [e for e in examples if e.id not in shown]
 
 
 def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
@@ -136,7 +146,8 @@ class Evaluator:
         return PromptTemplate(own, self.scoring.demo_format)
 
     def demos(self, candidate: Candidate) -> list[tuple[str, str]]:
-        return [(d.input, d.output) for d in self.project.examples(ids=candidate.demo_ids)]
+        """Its demonstrations as it keeps them: the rows' text when it was made."""
+        return list(candidate.demos)
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
                  new: Collection[int] | None = None) -> EvaluationResult:
@@ -148,11 +159,14 @@ class Evaluator:
         batches are cut from what is missing.
 
         On cancellation the evaluations finished so far are kept, and the result says
-        `cancelled`; nothing half-done is ever written.
+        `cancelled`; nothing half-done is ever written. The candidate's own demonstrations
+        are left out (`scorable`).
         """
+        asked = len(examples)
+        examples = scorable(candidate, examples)
         done = self.project.evaluations(candidate.id, self.model, [e.id for e in examples],
                                         scoring=self.scoring.key)
-        result = EvaluationResult(candidate)
+        result = EvaluationResult(candidate, left_out=asked - len(examples))
         total = len(examples)
         self._report(len(done), total)
         demos = self.demos(candidate)

@@ -317,10 +317,10 @@ def provenance(project: Project, candidate: Candidate,
         sections += maker.story(project, candidate, known)
     if "template" in meta:
         sections.append(Section("Template it was scored in", meta["template"]))
-    demos = project.examples(ids=candidate.demo_ids)
-    if demos:
-        sections.append(Section(f"Examples shown to the model ({len(demos)})", "",
-                                tuple(f"{e.input} → {e.output}" for e in demos)))
+    if candidate.demos:
+        sections.append(Section(f"Examples shown to the model ({len(candidate.demos)})", "",
+                                tuple(f"{text} → {output}" for text, output in
+                                      candidate.demos)))
     return sections
 
 

@@ -40,6 +40,10 @@ class ImportReport:
     duplicates: list[tuple[int, int]]
     skipped_blank: int
     source: str
+    already: int = 0
+    """Rows skipped because the project holds them already (the same input and output)."""
+    elsewhere: int = 0
+    """Rows added whose input the project already holds in another split."""
 
     def describe(self) -> str:
         parts = [f"{n} {split}" for split, n in self.added.items() if n]
@@ -52,6 +56,12 @@ class ImportReport:
             text += f", and {more} more)." if more > 0 else ")."
         if self.skipped_blank:
             text += f" Skipped {self.skipped_blank} rows with an empty input."
+        if self.already:
+            text += f" Skipped {self.already} rows the project already has."
+        if self.elsewhere:
+            text += (f" {self.elsewhere} of the new rows have an input the project already "
+                     "has in another split, so those inputs are now in two splits (see "
+                     "them with: promptstudio check).")
         return text
 
 
@@ -147,18 +157,53 @@ def create_sample_project(workspace: Workspace, sample_id: str,
 
 def import_data(project: Project, data: str | Path, *, split: str | None = None,
                 input_field: str = "input", output_field: str = "output",
-                answers_field: str | None = None, seed: int = 0) -> ImportReport:
+                answers_field: str | None = None, seed: int = 0,
+                allow_duplicates: bool = False) -> ImportReport:
     imported = read_rows(data, input_field, output_field, answers_field)
-    rows = _assign_splits(imported.rows, split, seed)
-    project.add_examples(rows, source=str(data))
-    return _report(rows, imported, str(data))
+    return add_rows(project, imported, str(data), split=split, seed=seed,
+                    allow_duplicates=allow_duplicates)[0]
 
 
-def _report(rows: Sequence[Row], imported: ImportResult, source: str) -> ImportReport:
+def _into(project: Project | None, imported: ImportResult, split: str | None, seed: int,
+          allow_duplicates: bool) -> tuple[list[Row], int, int]:
+    """The rows to add to `project`, with their splits: without those it holds already
+    (the same input and output, in any split) unless `allow_duplicates`; and how many were
+    left out, and how many of those added have an input it holds in another split."""
+    rows, already, elsewhere = list(imported.rows), 0, 0
+    held: dict[str, set[str]] = {}
+    if project is not None:
+        pairs = set()
+        for example in project.examples():
+            pairs.add((example.input, example.output))
+            held.setdefault(example.input, set()).add(example.split)
+        if not allow_duplicates:
+            rows = [r for r in rows if (r.input, r.output) not in pairs]
+            already = len(imported.rows) - len(rows)
+    rows = _assign_splits(rows, split, seed)
+    elsewhere = sum(1 for r in rows if held.get(r.input, set()) - {r.split})
+    return rows, already, elsewhere
+
+
+def _report(rows: Sequence[Row], imported: ImportResult, source: str, already: int = 0,
+            elsewhere: int = 0) -> ImportReport:
     added = dict.fromkeys(SPLITS, 0)
     for row in rows:
         added[row.split or "train"] += 1
-    return ImportReport(added, imported.duplicates, imported.skipped_blank, source)
+    return ImportReport(added, imported.duplicates, imported.skipped_blank, source, already,
+                        elsewhere)
+
+
+def overlap_note(project: Project) -> str:
+    """A warning, in words, when inputs sit in more than one split; "" when none do."""
+    overlaps = project.split_overlaps()
+    if not overlaps:
+        return ""
+    pairs = Counter(" and ".join(splits) for splits in overlaps.values())
+    which = (next(iter(pairs)) if len(pairs) == 1
+             else "; ".join(f"{n} in {pair}" for pair, n in pairs.most_common()))
+    return (f"{len(overlaps)} input{'s are' if len(overlaps) != 1 else ' is'} in more than "
+            f"one split ({which}): a prompt can be scored on a row it learned from, and "
+            "look better than it is. Delete the copies, or re-split the rows.")
 
 
 # -- rows the user has already seen (the window's import preview) -------------------------
@@ -179,9 +224,12 @@ def suggest_scoring(rows: Sequence[Row]) -> tuple[str, tuple[str, ...]]:
 
 
 def plan_import(imported: ImportResult, source: str, *, split: str | None = None,
-                seed: int = 0) -> ImportReport:
-    """What importing these rows would do, worked out without writing anything."""
-    return _report(_assign_splits(imported.rows, split, seed), imported, source)
+                seed: int = 0, project: Project | None = None,
+                allow_duplicates: bool = False) -> ImportReport:
+    """What importing these rows (into `project`, when given) would do, worked out without
+    writing anything."""
+    rows, already, elsewhere = _into(project, imported, split, seed, allow_duplicates)
+    return _report(rows, imported, source, already, elsewhere)
 
 
 def create_project_from_rows(workspace: Workspace, name: str, imported: ImportResult,
@@ -200,11 +248,13 @@ def create_project_from_rows(workspace: Workspace, name: str, imported: ImportRe
 
 
 def add_rows(project: Project, imported: ImportResult, source: str, *,
-             split: str | None = None, seed: int = 0) -> tuple[ImportReport, list[int]]:
-    """Add rows already read to a project; the new rows' ids come back so it can be undone."""
-    rows = _assign_splits(imported.rows, split, seed)
+             split: str | None = None, seed: int = 0, allow_duplicates: bool = False
+             ) -> tuple[ImportReport, list[int]]:
+    """Add rows already read to a project, leaving out those it has already unless
+    `allow_duplicates`; the new rows' ids come back so it can be undone."""
+    rows, already, elsewhere = _into(project, imported, split, seed, allow_duplicates)
     ids = project.add_examples(rows, source=source)
-    return _report(rows, imported, source), ids
+    return _report(rows, imported, source, already, elsewhere), ids
 
 
 def resplit(project: Project, shares: Mapping[str, float], seed: int = 0) -> dict[str, int]:
@@ -294,6 +344,22 @@ def evaluate_instruction(project: Project, backend: Backend, instruction: str, *
     return evaluator.evaluate(candidate, examples)
 
 
+def demonstration_note(project: Project, example_ids: Sequence[int]) -> str:
+    """What deleting or editing these rows does to the prompts that show them, in words;
+    "" when no prompt does."""
+    showing = project.showing(example_ids)
+    if not showing:
+        return ""
+    best = best_prompt(project)
+    rows = "This row is" if len(example_ids) == 1 else "These rows are"
+    count = f"{len(showing)} prompt{'s' if len(showing) != 1 else ''}"
+    among = (", the best prompt among them" if best is not None
+             and best.candidate.id in {c.id for c in showing} else "")
+    return (f"{rows} shown as a demonstration in {count}{among}. Those prompts keep their "
+            "own copy, so what they say and their scores stay as they are; new runs will "
+            "not use the rows.")
+
+
 # -- export -----------------------------------------------------------------------------
 
 
@@ -301,7 +367,6 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     """Everything needed to use a prompt elsewhere, with how well it did on which model,
     and, for the project's best prompt, why it is the best."""
     settings = project.settings
-    demos = project.examples(ids=candidate.demo_ids)
     best = best_prompt(project)
     current = project.scoring()
     if best is not None and best.candidate.id == candidate.id:
@@ -323,10 +388,10 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     return {
         "project": settings.name,
         "instruction": candidate.instruction,
-        "demos": [{"input": d.input, "output": d.output} for d in demos],
+        "demos": [{"input": text, "output": output} for text, output in candidate.demos],
         "template": template.text,
         "demo_format": scoring.demo_format,
-        "prompt": template.prefix(candidate.instruction, [(d.input, d.output) for d in demos])
+        "prompt": template.prefix(candidate.instruction, list(candidate.demos))
         + "{input}" + template.suffix(),
         "metric": scoring.metric,
         "scores": scores,

@@ -282,6 +282,13 @@ class TaskDataPage(QWidget):
         layout.addWidget(toolbar)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.counts_label)
+        self.overlap_note = QLabel()
+        self.overlap_note.setObjectName("overlapNote")
+        self.overlap_note.setWordWrap(True)
+        self.overlap_note.setStyleSheet("padding: 4px 8px; background: #fff4d6; "
+                                        "color: #5c4400;")
+        self.overlap_note.hide()
+        layout.addWidget(self.overlap_note)
         layout.addWidget(self.import_report)
         return panel
 
@@ -370,6 +377,9 @@ class TaskDataPage(QWidget):
         project = self.state.project
         counts = project.split_counts() if project else dict.fromkeys(SPLITS, 0)
         self.counts_label.setText(split_counts_text(counts))
+        note = workflows.overlap_note(project) if project else ""
+        self.overlap_note.setText(note)
+        self.overlap_note.setVisible(bool(note))
         names = {None: "All rows", "train": "Train", "dev": "Dev", "test": "Test"}
         total = sum(counts.values())
         for index in range(self.split_filter.count()):
@@ -398,6 +408,11 @@ class TaskDataPage(QWidget):
         if self.model.editable:
             rows = self.selected_rows()
             if rows:
+                note = workflows.demonstration_note(self.state.project,
+                                                    self.model.example_ids(rows))
+                if note and not messages.ask(self, "Delete rows", f"{note} Delete anyway?",
+                                             yes="Delete"):
+                    return
                 self.model.delete_rows(rows)
                 self.state.status.emit(f"Deleted {len(rows)} rows. Ctrl+Z brings them back."
                                        if len(rows) > 1 else

@@ -175,9 +175,13 @@ class ExamplesModel(QAbstractTableModel):
         """Put rows already added (by an import on a worker thread) on the undo stack."""
         self.undo_stack.push(_Added(self, list(ids), text))
 
+    def example_ids(self, rows: Sequence[int]) -> list[int]:
+        """The ids of the examples shown at these positions."""
+        return sorted({self._ids[row] for row in rows if 0 <= row < len(self._ids)})
+
     def delete_rows(self, rows: Sequence[int]) -> None:
         """Delete the rows shown at these positions."""
-        ids = sorted({self._ids[row] for row in rows if 0 <= row < len(self._ids)})
+        ids = self.example_ids(rows)
         if ids:
             self._push(_Delete(self, ids))
 

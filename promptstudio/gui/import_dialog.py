@@ -58,7 +58,7 @@ from promptstudio.gui import messages
 from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import Jobs, JobState
-from promptstudio.store.project import ProjectError
+from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.workspace import file_stem
 
 PREVIEW_ROWS = 100
@@ -206,6 +206,8 @@ class RowsSource(QWidget):
     def __init__(self, jobs: Jobs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._jobs = jobs
+        self.into: Project | None = None
+        """The project the rows go into, to count those it has already; None: a new one."""
         self.table: Table | None = None
         self.imported: ImportResult | None = None
         self.error = ""
@@ -489,7 +491,8 @@ class RowsSource(QWidget):
             self.report_label.setText(self.error)
         elif self.imported is not None:
             name = Path(self.source).name if self.source != dataio.PASTED_TEXT else self.source
-            report = workflows.plan_import(self.imported, name, split=self.split)
+            report = workflows.plan_import(self.imported, name, split=self.split,
+                                           project=self.into)
             self.report_label.setStyleSheet("")
             self.report_label.setText(report.describe().replace("Imported", "Ready to import",
                                                                 1))
@@ -515,6 +518,7 @@ class ImportDialog(QDialog):
         name = state.project.name if state.project else ""
         self.setWindowTitle(f"Import more rows into {name}")
         self.source = RowsSource(state.jobs)
+        self.source.into = state.project
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.import_button = self.buttons.addButton("Import",
                                                     QDialogButtonBox.ButtonRole.AcceptRole)

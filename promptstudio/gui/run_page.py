@@ -12,6 +12,7 @@ database per event.
 
 from __future__ import annotations
 
+import contextlib
 import html
 
 from PySide6.QtCore import Qt, QTimer
@@ -46,7 +47,7 @@ from promptstudio.gui import messages
 from promptstudio.gui.params_form import ParamsForm, hint_label
 from promptstudio.gui.state import AppState
 from promptstudio.optimize import describe, runner
-from promptstudio.optimize.budget import Budget
+from promptstudio.optimize.budget import LIMITS, Budget
 from promptstudio.optimize.events import Event, Progress, RunFinished, StepStarted
 from promptstudio.optimize.method import Method, method_named, methods
 from promptstudio.optimize.proposal import Proposal, propose
@@ -213,9 +214,13 @@ class RunPage(QWidget):
         limits_layout.addRow("Most model calls", self.max_calls)
         limits_layout.addRow("Most tokens", self.max_tokens)
         limits_layout.addRow("Most minutes", self.max_minutes)
+        for field, limit in ((self.max_calls, "max_calls"), (self.max_tokens, "max_tokens"),
+                             (self.max_minutes, "max_minutes")):
+            field.setToolTip(LIMITS[limit][0].upper() + LIMITS[limit][1:] + ".")
         limits_layout.addRow(hint_label(
-            "The search stops at the first limit it reaches and then picks the best prompt "
-            "found so far. Leave a box empty for no limit."))
+            "Each limit holds for the whole run, choosing and testing the best prompt "
+            "included: the search stops early enough to leave room for that, and picks the "
+            "best prompt found so far. Leave a box empty for no limit."))
 
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setObjectName("advancedToggle")
@@ -511,18 +516,17 @@ class RunPage(QWidget):
         plan = self._plan
         if plan is None or self._plan_timer.isActive() or self._planning:
             return
+        with contextlib.suppress(ValueError):  # a limit being typed: the plan as it is
+            plan = plan.within(self.budget())
         text = f"This run will make about {plan.projected_calls:,} model calls"
         if plan.projected_seconds is not None:
             text += (f" and take about {describe.duration(plan.projected_seconds)} "
                      "on this computer")
         text += "."
-        try:
-            spent = self.budget().exceeded(plan.projected_calls, 0,
-                                           plan.projected_seconds or 0.0)
-        except ValueError:
-            spent = None
-        if spent:
-            text += " Your limits will end the search earlier."
+        if plan.limited_by:
+            text += (f" Your limit of {plan.limited_by} ends the search early (without it, "
+                     f"about {plan.unlimited_calls:,} calls); the best prompt found by then "
+                     "is still chosen and tested within the limit.")
         self.plan_label.setText(text)
 
     # -- starting, pausing, stopping ----------------------------------------------------
@@ -593,6 +597,11 @@ class RunPage(QWidget):
             messages.show_error(self, "\n\n".join(blocking), "The run cannot start yet")
             return False
         project = self.state.project
+        overlap = runner.overlap_question(project) if project is not None else ""
+        if ask and overlap and not messages.ask(self, "Rows in two splits",
+                                                f"{overlap} Start anyway?",
+                                                yes="Start anyway", no="Cancel"):
+            return False
         if ask and project is not None and project.split_counts()["dev"] == 0:
             return messages.ask(
                 self, "No dev examples",

@@ -5,13 +5,28 @@ and reporting the best prompt needs (`RunContext.final_calls`).
 
 Calls and tokens are counted logically: an answer served from the cache or the database
 counts as if it had been asked again. A resumed run therefore spends its budget exactly as
-the uninterrupted run would have, and stops at the same place. Minutes are wall-clock time
-of this session and are not replayed.
+the uninterrupted run would have, and stops at the same place. Minutes are wall-clock time,
+counted on from where a paused run stopped (every way a run stops saves its time first);
+time is the one limit a resumed run cannot spend exactly as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+LIMITS = {
+    "max_calls": ("the most model calls for the whole run: choosing the best prompt and "
+                  "scoring it on test are inside the limit, and answers found in the "
+                  "project's store count as calls, so a resumed run stops where it would "
+                  "have; a batch that would pass it is not asked"),
+    "max_tokens": ("the most tokens (prompt and answer) for the whole run, counted the same "
+                   "way; what choosing the best prompt will need is kept back at the run's "
+                   "mean tokens per call"),
+    "max_minutes": ("the most minutes for the whole run, counted on across pauses: the "
+                    "search stops when the time spent, plus the time choosing the best "
+                    "prompt is expected to take, reaches it"),
+}
+"""What each limit covers, in the words `optimize --help` and the Run page use."""
 
 
 class BudgetExhausted(Exception):

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from promptstudio.evaluation import Evaluator, label_continuation
+from promptstudio.evaluation import Evaluator, label_continuation, scorable
 from promptstudio.llm.base import (
     Backend,
     Cancelled,
@@ -171,7 +171,7 @@ class RunContext:
         instruction and demonstrations found so far. Training examples exclude them, so a
         prompt is never scored on the answers it shows."""
         self.base = candidate
-        self.train = [e for e in self._all_train if e.id not in candidate.demo_ids]
+        self.train = scorable(candidate, self._all_train)
 
     # -- randomness and events --------------------------------------------------------
 
@@ -225,7 +225,7 @@ class RunContext:
             return
         held_calls, held_tokens, held_seconds = self._held_back()
         reason = self.budget.exceeded(self.calls + held_calls, self.tokens + held_tokens,
-                                      self.elapsed + held_seconds)
+                                      self.run.seconds + self.elapsed + held_seconds)
         if reason is None and self.budget.too_many(self.calls + held_calls + upcoming):
             reason = f"the budget of {self.budget.max_calls} model calls would be passed"
         if reason:

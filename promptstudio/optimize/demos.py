@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from itertools import cycle
 from typing import ClassVar
 
+from promptstudio.evaluation import scorable
 from promptstudio.optimize import bandits
 from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import RunContext
@@ -208,7 +209,7 @@ def race(ctx: RunContext, arms: list[Candidate], order: Sequence[Example], param
          ) -> None:
     """Sets `ctx.finalists` to the bandit's best few arms, best first. (If the budget runs
     out mid-race, the runner takes the best train scores recorded so far.)"""
-    unseen = [[x for x in order if x.id not in arm.demo_ids] for arm in arms]
+    unseen = [scorable(arm, order) for arm in arms]
     used = [0] * len(arms)
 
     def pull(arm: int, n: int) -> list[float]:

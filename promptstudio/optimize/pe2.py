@@ -246,8 +246,8 @@ def _reply_tokens(params: dict) -> int:
 
 def _in_place(ctx: RunContext, candidate: Candidate) -> str:
     """The whole prompt the task model sees, with the input's place marked."""
-    demos = [(e.input, e.output) for e in ctx.project.examples(ids=candidate.demo_ids)]
-    return ctx.template.prefix(candidate.instruction, demos) + "{input}" + ctx.template.suffix()
+    prefix = ctx.template.prefix(candidate.instruction, list(candidate.demos))
+    return prefix + "{input}" + ctx.template.suffix()
 
 
 def _failures(failures: Sequence[tuple[Example, Evaluation]]) -> str:

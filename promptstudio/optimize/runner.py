@@ -10,8 +10,9 @@ the train-test gap are visible.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from promptstudio.llm.base import Backend, model_name
 from promptstudio.optimize.budget import Budget, BudgetExhausted
@@ -74,9 +75,37 @@ class Plan:
     """What one optimizer call costs in task answers, for the progress bar: measured when
     the plan knows the machine's rates, else `OPTIMIZER_WEIGHT`."""
 
+    limited_by: str | None = None
+    """The user's limit the plan was cut to (`within`), in words; None when none is."""
+    unlimited_calls: int = 0
+    """The calls the run would make without the limit, when it is cut."""
+
+    def within(self, budget: Budget) -> Plan:
+        """This plan as the user's limits will end it: no more calls or time than they
+        allow (the search stops early, and the best prompt is still chosen and tested)."""
+        calls, seconds, limits = self.projected_calls, self.projected_seconds, []
+        if budget.max_calls is not None and budget.max_calls < calls:
+            if seconds is not None:
+                seconds *= budget.max_calls / calls
+            calls = budget.max_calls
+            limits.append(f"{budget.max_calls:,} model calls")
+        if (budget.max_minutes is not None and seconds is not None
+                and budget.max_minutes * 60 < seconds):
+            calls = min(calls, max(1, round(calls * budget.max_minutes * 60 / seconds)))
+            seconds = budget.max_minutes * 60
+            limits.append(f"{budget.max_minutes:g} minutes")
+        if not limits:
+            return self
+        return replace(self, projected_calls=calls, projected_seconds=seconds,
+                       limited_by=" and ".join(limits),
+                       unlimited_calls=self.unlimited_calls or self.projected_calls)
+
     def describe(self) -> str:
         text = f"about {self.projected_calls} model calls"
-        if self.final_calls:
+        if self.limited_by:
+            text += (f" (your limit of {self.limited_by} ends the search early; without it, "
+                     f"about {self.unlimited_calls})")
+        elif self.final_calls:
             text += (f" (up to {self.final_calls} of them to choose the best prompt and score "
                      "it on test)")
         if self.projected_seconds is not None:
@@ -107,8 +136,8 @@ class RunOutcome:
     def as_json(self, project: Project) -> dict:
         best_demos = []
         if self.best is not None:
-            best_demos = [{"input": e.input, "output": e.output}
-                          for e in project.examples(ids=self.best.demo_ids)]
+            best_demos = [{"input": text, "output": output}
+                          for text, output in self.best.demos]
         return {
             "run_id": self.run_id, "status": self.status,
             "best_instruction": self.best.instruction if self.best else None,
@@ -212,6 +241,18 @@ def preflight(project: Project, method: str, then: str | None = None
     if warning:
         warnings.append(warning)
     return blocking, warnings
+
+
+def overlap_question(project: Project) -> str:
+    """Why a run should not start before the user confirms, when a training input is also
+    a dev or test input: the search could show it as a demonstration, and a prompt would be
+    chosen or reported on a row it holds the answer to. "" when there is none."""
+    both = sum(1 for splits in project.split_overlaps().values() if "train" in splits)
+    if not both:
+        return ""
+    return (f"{both} training input{'s are' if both != 1 else ' is'} also in dev or test, "
+            "so the best prompt could be chosen or tested on rows it shows as examples, "
+            "and look better than it is (see them with: promptstudio check).")
 
 
 def final_calls(data: Sizes) -> int:
@@ -372,9 +413,14 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     except Stopped as stop:
         status = stop.reason
         best, choice = None, None
+    except KeyboardInterrupt:
+        # Ctrl-C on the command line: a pause, with what was spent so far kept, so that
+        # a limit on calls or minutes goes on counting from there.
+        _save_on_the_way_out(ctx, status="paused")
+        raise
     except Exception as exc:
-        ctx.save_progress(status="failed", finished=now(),
-                          error=f"{type(exc).__name__}: {exc}")
+        _save_on_the_way_out(ctx, status="failed", finished=now(),
+                             error=f"{type(exc).__name__}: {exc}")
         raise
     ctx.save_progress(status=status, finished=now(),
                       best_candidate_id=best.id if best else None,
@@ -388,6 +434,14 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     return RunOutcome(run_id, status, best, dev_score, test_score, baseline,
                       record.llm_calls, record.tokens, record.seconds,
                       record.rejected_candidates, ctx.calls, choice)
+
+
+def _save_on_the_way_out(ctx: RunContext, **fields: object) -> None:
+    """Save the run's counters and status as it stops on an error or an interrupt; if even
+    that fails (a full disk), the error that stopped the run is the one to report, and
+    the run is found `running` and paused at the next start (`mark_interrupted`)."""
+    with contextlib.suppress(Exception):
+        ctx.save_progress(**fields)
 
 
 def _search(ctx: RunContext, method: Method, params: dict, then: str | None, turns: int,

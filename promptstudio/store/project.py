@@ -322,6 +322,17 @@ class Project:
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, values)) for values in cursor]
 
+    def split_overlaps(self) -> dict[str, tuple[str, ...]]:
+        """Inputs held in more than one split, with those splits in order: a prompt may
+        then be scored on a row it learned from, or shown a test row as a demonstration."""
+        found = {}
+        for text, splits in self.conn.execute(
+                "SELECT input, GROUP_CONCAT(DISTINCT split) FROM example GROUP BY input "
+                "HAVING COUNT(DISTINCT split) > 1"):
+            held = set(splits.split(","))
+            found[text] = tuple(s for s in SPLITS if s in held)
+        return found
+
     def example_splits(self) -> dict[int, str]:
         """Each example's split, by id (kept before a re-split, to undo it)."""
         return dict(self.conn.execute("SELECT id, split FROM example ORDER BY id"))
@@ -344,6 +355,12 @@ class Project:
         """The candidate with this instruction and demos in this run, created if new."""
         demo_ids = tuple(int(i) for i in demo_ids)
         key = fingerprint(instruction, demo_ids, (meta or {}).get("template"))
+        shown = self.examples(ids=demo_ids)
+        if len(shown) < len(demo_ids):
+            missing = sorted(set(demo_ids) - {e.id for e in shown})
+            raise ProjectError(f"Example {missing[0]} no longer exists, so it cannot be "
+                               "shown as a demonstration.")
+        demos = json.dumps([[e.input, e.output] for e in shown], ensure_ascii=False)
         with self.transaction():
             # Looked up inside the write transaction, so two threads cannot both insert it.
             row = self.conn.execute(
@@ -353,13 +370,25 @@ class Project:
             if row is not None:
                 return self.candidate(row[0])
             cursor = self.conn.execute(
-                "INSERT INTO candidate (run_id, instruction, demo_ids, parent_ids, operation, "
-                "step, origin, meta, fingerprint, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (run_id, instruction, json.dumps(list(demo_ids)),
+                "INSERT INTO candidate (run_id, instruction, demo_ids, demos, parent_ids, "
+                "operation, step, origin, meta, fingerprint, created) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, instruction, json.dumps(list(demo_ids)), demos,
                  json.dumps([int(p) for p in parent_ids]), operation, step, origin,
                  json.dumps(meta or {}, ensure_ascii=False), key, now()),
             )
         return self.candidate(cursor.lastrowid)
+
+    def showing(self, example_ids: Iterable[int]) -> list[Candidate]:
+        """The candidates that show any of these examples as a demonstration."""
+        id_list = [int(i) for i in example_ids]
+        if not id_list:
+            return []
+        cursor = self.conn.execute(
+            "SELECT DISTINCT c.* FROM candidate c, json_each(c.demo_ids) d "
+            f"WHERE d.value IN ({', '.join('?' * len(id_list))}) ORDER BY c.id", id_list)
+        columns = [d[0] for d in cursor.description]
+        return [_candidate(dict(zip(columns, values))) for values in cursor]
 
     def candidate(self, candidate_id: int) -> Candidate:
         return _candidate(self.db["candidate"].get(candidate_id))
@@ -615,6 +644,7 @@ def _candidate(row: dict) -> Candidate:
         demo_ids=tuple(json.loads(row["demo_ids"])), run_id=row["run_id"],
         parent_ids=tuple(json.loads(row["parent_ids"])), operation=row["operation"],
         step=row["step"], origin=row["origin"], meta=json.loads(row["meta"]),
+        demos=tuple((text, output) for text, output in json.loads(row["demos"] or "[]")),
     )
 
 

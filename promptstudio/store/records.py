@@ -137,8 +137,12 @@ class Example:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A prompt under consideration: an instruction and the ids of its demonstrations.
+    """A prompt under consideration: an instruction and its demonstrations.
 
+    A prompt is its text: `demos` holds the demonstrations' input and output as they were
+    when the candidate was made, so that editing or deleting those rows later changes
+    neither the prompt nor what its scores are of. `demo_ids` says which rows they came
+    from (the search keeps a prompt's demonstrations out of the rows it is scored on).
     `meta["template"]`, when present, is the template the candidate is scored in instead
     of the project's (OPRO's instruction position).
     """
@@ -152,6 +156,8 @@ class Candidate:
     step: int = 0
     origin: str = ""
     meta: dict = field(default_factory=dict)
+    demos: tuple[tuple[str, str], ...] = ()
+    """(input, output) of each demonstration, in order; as many as `demo_ids`."""
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,31 @@ def _add_scoring(conn: sqlite3.Connection) -> None:
             "settings they were made under, and these are the best guess.", stored)
 
 
+def _add_candidate_demos(conn: sqlite3.Connection) -> None:
+    """Version 7: a candidate keeps the text of its demonstrations (`candidate.demos`), so
+    that deleting or editing a row it shows leaves the prompt what was scored. Earlier
+    files get the rows' text as it is now; a demonstration deleted before stays missing,
+    and the log says how many prompts lost one."""
+    conn.execute("ALTER TABLE candidate ADD COLUMN demos TEXT")
+    rows = {i: (text, output) for i, text, output in conn.execute(
+        "SELECT id, input, output FROM example")}
+    incomplete = 0
+    for candidate_id, demo_ids in conn.execute(
+            "SELECT id, demo_ids FROM candidate WHERE demo_ids != '[]'").fetchall():
+        ids = json.loads(demo_ids)
+        demos = [list(rows[i]) for i in ids if i in rows]
+        incomplete += len(demos) < len(ids)
+        conn.execute("UPDATE candidate SET demos = ? WHERE id = ?",
+                     (json.dumps(demos, ensure_ascii=False), candidate_id))
+    if incomplete:
+        logging.getLogger(__name__).info(
+            "%d prompts show a demonstration whose row was deleted before this version kept "
+            "demonstrations with their prompts; they are shown without it.", incomplete)
+
+
 MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
-                               _add_last_example_id, _add_run_choice, _add_scoring]
+                               _add_last_example_id, _add_run_choice, _add_scoring,
+                               _add_candidate_demos]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -207,6 +207,32 @@ def test_delete_rows_then_undo_restores_the_same_rows(qtbot, page, state):
     assert cell(page, 2, 0) == before[2].input
 
 
+def test_deleting_a_demonstration_says_so_first(qtbot, page, state, answers):
+    project = state.project
+    shown = project.examples()[1]
+    project.add_candidate("Say the sentiment.", [shown.id])
+    select_rows(page, [0])
+    with qtbot.waitSignal(state.examples_changed):
+        page.delete_selected()
+    assert answers.asked == [], "no prompt shows that row"
+    answers.replies = [False]
+    select_rows(page, [0])  # the shown row is now first
+    page.delete_selected()
+    assert "shown as a demonstration in 1 prompt" in answers.asked[0]
+    assert shown.id in project.example_ids(), "kept: the user said no"
+
+
+def test_inputs_in_two_splits_are_pointed_out(page, state):
+    from promptstudio.dataio import Row
+
+    assert not page.overlap_note.isVisible()
+    row = state.project.examples("train")[0]
+    state.project.add_examples([Row(row.input, row.output, row.answers, "test")])
+    state.examples_changed.emit()
+    assert page.overlap_note.isVisible()
+    assert "1 input is in more than one split (train and test)" in page.overlap_note.text()
+
+
 def test_add_a_row_then_undo(qtbot, page, state):
     dialog = page.add_row()
     dialog.input_edit.setPlainText("The lid squeaks.")
