@@ -382,6 +382,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     project = _workspace(args).open(args.name)
     try:
         runner.mark_interrupted(project)
+        current = project.scoring().key
         rows = []
         for run in project.runs():
             best = project.candidate(run.best_candidate_id) if run.best_candidate_id else None
@@ -393,7 +394,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                          "status": run.status, "seed": run.seed, "dev_score": dev,
                          "test_score": test, "llm_calls": run.llm_calls,
                          "best_instruction": best.instruction if best else None,
-                         "created": run.created})
+                         "created": run.created,
+                         "current_settings": run.scoring in (None, current)})
     finally:
         project.close()
     if args.json:
@@ -403,8 +405,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print("No runs yet. Start one with: promptstudio optimize NAME --method ape")
     for row in rows:
         method = runner.run_label(row["method"], row["then"], row["turns"])
+        earlier = "" if row["current_settings"] else " (scored under earlier settings)"
         print(f"{row['id']:>4}  {method:<12} {row['status']:<10} "
-              f"test {_fmt(row['test_score'])}  {_clip(row['best_instruction'] or '', 60)}")
+              f"test {_fmt(row['test_score'])}  {_clip(row['best_instruction'] or '', 60)}"
+              f"{earlier}")
     return 0
 
 

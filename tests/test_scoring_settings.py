@@ -156,7 +156,8 @@ def test_a_run_started_after_a_metric_change_scores_only_under_the_new_metric(
     assert best.source == RUN_PICK and best.run.id == second.id and best.current
 
 
-def test_the_best_prompt_says_when_its_run_scored_under_earlier_settings(workspace) -> None:
+def test_the_best_prompt_says_when_its_run_scored_under_earlier_settings(workspace,
+                                                                        capsys) -> None:
     project = letters_project(workspace)
     model = letters_model()
     run = start_run(project, "protegi")
@@ -166,6 +167,11 @@ def test_the_best_prompt_says_when_its_run_scored_under_earlier_settings(workspa
     assert best.source == OLD_SCORING and not best.current
     assert f"Run {run.id} scored its prompts before the template changed" in best.why
     assert "how prompts are scored" in runner.again_note(project, project.run(run.id))
+    from promptstudio import cli
+
+    project.close()
+    assert cli.main(["--workspace", str(workspace.folder), "runs", "letters"]) == 0
+    assert "(scored under earlier settings)" in capsys.readouterr().out
 
 
 def test_a_run_resumes_under_its_own_settings_instruction_and_model(workspace) -> None:

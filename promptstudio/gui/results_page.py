@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from promptstudio import reports
-from promptstudio.best_prompt import best_prompt, scoring_notice
+from promptstudio.best_prompt import OLD_SCORING, best_prompt, scoring_notice
 from promptstudio.gui import export_dialogs, messages
 from promptstudio.gui.candidate_detail import CandidateDetail, CompareDialog
 from promptstudio.gui.candidates_model import (
@@ -724,7 +724,10 @@ class ResultsPage(QWidget):
         except Exception as exc:
             messages.show_error(self, exc)
             return
-        notice = scoring_notice(project, [r for r in project.runs() if r.id in self._shown])
+        # The best prompt's own run is explained in its reason already.
+        told = best.run.id if best is not None and best.source == OLD_SCORING else None
+        notice = scoring_notice(project, [r for r in project.runs()
+                                          if r.id in self._shown and r.id != told])
         self.scoring_note.setText(notice)
         self.scoring_note.setVisible(bool(notice))
         if best is None:

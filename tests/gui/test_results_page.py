@@ -141,13 +141,22 @@ def test_changing_the_metric_on_the_task_page_leaves_no_old_score_current(
 
     assert state.project.settings.metric == "exact"
     assert said[-1].startswith("Saved. Scores will be recomputed")
-    assert page.scoring_note.isVisible()
-    assert (f"Run {letters} scored its prompts before the metric (Loose match → Exact "
-            "match) changed") in page.scoring_note.text()
-    assert "earlier settings" in page.run_list.item_for(letters).text(0)
+    said_why = (f"Run {letters} scored its prompts before the metric (Loose match → Exact "
+                "match) changed")
+    assert said_why in page.summary.text(), "the best prompt's run, in its reason"
     assert "earlier scoring settings" in page.summary.text(), "the best prompt's scores"
     # The run's own scores stay readable, as they were made.
     assert page.model.rowCount() == len(state.project.candidates(letters))
+    second = start_run(state.project, "protegi")
+    model = ScriptedModel(letters_task, letters_optimizer)
+    runner.execute(state.project, second.id, model, model)
+    state.candidates_changed.emit()
+    page.run_list.set_checked(second.id)
+    page.run_list.set_checked(letters)
+    state.settings_changed.emit()
+    assert page.scoring_note.isVisible() and said_why in page.scoring_note.text()
+    assert f"Run {second.id}" not in page.scoring_note.text(), "made under the current ones"
+    assert "earlier settings" in page.run_list.item_for(letters).text(0)
 
 
 def test_hovering_a_point_shows_its_prompt(state, letters, page):
