@@ -16,6 +16,7 @@ already stored (after a kill): the run then comes out the same.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -35,6 +36,9 @@ from promptstudio.templates import PromptTemplate
 ProgressCallback = Callable[[int, int], None]
 """Called with (examples done, examples in total) after each example."""
 
+CONTENT_FREE = ("N/A", "", "[MASK]")
+"""Inputs that say nothing, whose label probabilities measure a prompt's bias (Zhao et
+al. 2021, "Calibrate Before Use")."""
 ALONE_SPLITS = frozenset({"dev", "test"})
 """Rows asked one prompt at a time: those that choose the best prompt and report on it."""
 
@@ -72,6 +76,21 @@ def scorable(candidate: Candidate, examples: Sequence[Example]) -> list[Example]
     return [e for e in examples if e.id not in shown]
 
 
+def softmax(values: Sequence[float]) -> list[float]:
+    top = max(values)
+    weights = [math.exp(v - top) for v in values]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def calibrated(values: Sequence[float], bias: Sequence[float]) -> list[float]:
+    """Label scores with the prompt's bias divided out: log p(label | input) minus
+    log p(label | no content), up to a constant (the paper's W = diag(p_cf)^-1, b = 0)."""
+    probabilities = softmax(values)
+    return [math.log(max(p, 1e-300)) - math.log(max(b, 1e-300))
+            for p, b in zip(probabilities, bias, strict=True)]
+
+
 def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
     """What differs between two scorings, in words: ["the metric (Exact match → Label)",
     "the template"]."""
@@ -85,6 +104,8 @@ def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
         found.append("the labels")
     elif newer.tolerance != older.tolerance:
         found.append("the metric's tolerance")
+    elif newer.calibrate != older.calibrate:
+        found.append("calibration")
     if newer.parser != older.parser:
         found.append("how the answer is read from the reply")
     if newer.answer_tokens != older.answer_tokens:
@@ -133,6 +154,7 @@ class Evaluator:
             first_line_only=self.parser.mode == "first_line",
         )
         project.register_scoring(self.scoring)
+        self._bias: dict[int, list[float]] = {}
 
     def prompt(self, candidate: Candidate, example: Example) -> str:
         return self.template_for(candidate).render(candidate.instruction,
@@ -225,18 +247,25 @@ class Evaluator:
 
     def _choose_labels(self, candidate: Candidate, examples: Sequence[Example],
                        prompts: Sequence[str], alone_after: int | None) -> list[Evaluation]:
-        """Pick the label the model finds most likely (mean log-probability per token)."""
+        """Pick the label the model finds most likely (mean log-probability per token);
+        with calibration, most likely relative to its bias (`label_bias`)."""
         labels = self.scoring.labels
         before = self.backend.stats.snapshot()
         all_scores = self.backend.score_batch(
             [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
             self.cancel, alone_after)
         after = self.backend.stats.snapshot()
+        bias = self.label_bias(candidate) if self.scoring.calibrate else None
         share = len(examples) or 1
         evaluations = []
         for example, scores in zip(examples, all_scores):
-            best = max(range(len(labels)), key=lambda i: scores[i].mean_logprob)
-            raw = "; ".join(f"{label}: {s.mean_logprob:.3f}" for label, s in zip(labels, scores))
+            values = [s.mean_logprob for s in scores]
+            raw = "; ".join(f"{label}: {v:.3f}" for label, v in zip(labels, values))
+            if bias is not None:
+                values = calibrated(values, bias)
+                raw += " (calibrated: " + "; ".join(
+                    f"{label}: {v:.3f}" for label, v in zip(labels, values)) + ")"
+            best = max(range(len(labels)), key=lambda i: values[i])
             evaluations.append(Evaluation(
                 candidate_id=candidate.id, example_id=example.id, model=self.model,
                 scoring=self.scoring.key, raw_output=raw, answer=labels[best],
@@ -245,6 +274,22 @@ class Evaluator:
                 latency=(after["seconds"] - before["seconds"]) / share,
             ))
         return evaluations
+
+    def label_bias(self, candidate: Candidate) -> list[float]:
+        """How likely the model finds each label under this candidate's prompt with no
+        content at all: the mean, over `CONTENT_FREE` inputs, of the labels' probabilities
+        (a softmax of their mean log-probabilities). Measured once per candidate."""
+        if candidate.id not in self._bias:
+            template, demos = self.template_for(candidate), self.demos(candidate)
+            prompts = [template.render(candidate.instruction, demos, text)
+                       for text in CONTENT_FREE]
+            labels = self.scoring.labels
+            scored = self.backend.score_batch(
+                [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
+                self.cancel, len(template.prefix(candidate.instruction, demos)))
+            shares = [softmax([s.mean_logprob for s in scores]) for scores in scored]
+            self._bias[candidate.id] = [sum(column) / len(shares) for column in zip(*shares)]
+        return self._bias[candidate.id]
 
     def _score(self, answer: str, example: Example) -> float:
         tolerance = self.scoring.tolerance

@@ -44,6 +44,9 @@ class ProjectSettings:
     metric: str = "normalized_exact"
     tolerance: float = 1e-6
     labels: tuple[str, ...] = ()
+    calibrate: bool = False
+    """For the label metric: divide out the model's bias toward some labels, measured on
+    content-free inputs (contextual calibration)."""
     task_model: ModelConfig = field(default_factory=ModelConfig)
     optimizer_model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -80,6 +83,7 @@ class Scoring:
     parser: dict = field(default_factory=dict)
     answer_tokens: int = MIN_ANSWER_TOKENS
     temperature: float = 0.0
+    calibrate: bool = False
 
     @classmethod
     def of(cls, settings: ProjectSettings, answers: Iterable[str]) -> Scoring:
@@ -90,11 +94,14 @@ class Scoring:
                    labels=settings.labels if settings.metric == "label" else (),
                    tolerance=settings.tolerance if settings.metric == "numeric" else None,
                    parser=settings.output_parser.to_dict(),
-                   answer_tokens=answer_token_budget(answers))
+                   answer_tokens=answer_token_budget(answers),
+                   calibrate=settings.calibrate and settings.metric == "label")
 
     @property
     def key(self) -> str:
-        text = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        data = {k: v for k, v in self.to_dict().items()
+                if k not in _ADDED_LATER or v != _ADDED_LATER[k]}
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @property
@@ -123,7 +130,13 @@ class Scoring:
         return replace(settings, template=self.template, demo_format=self.demo_format,
                        metric=self.metric, labels=self.labels or settings.labels,
                        tolerance=settings.tolerance if self.tolerance is None
-                       else self.tolerance, output_parser=self.output_parser)
+                       else self.tolerance, output_parser=self.output_parser,
+                       calibrate=self.calibrate)
+
+
+_ADDED_LATER = {"calibrate": False}
+"""Scoring settings added after scores were first keyed, with the value every earlier
+score was made under: left out of the key at that value, so that old keys still hold."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +229,8 @@ def settings_to_row(settings: ProjectSettings) -> dict:
         "instruction": settings.instruction,
         "output_parser": json.dumps(settings.output_parser.to_dict()),
         "metric": settings.metric,
-        "metric_options": json.dumps({"tolerance": settings.tolerance}),
+        "metric_options": json.dumps({"tolerance": settings.tolerance,
+                                      "calibrate": settings.calibrate}),
         "labels": json.dumps(list(settings.labels), ensure_ascii=False),
         "task_model": json.dumps(settings.task_model.to_dict()),
         "optimizer_model": json.dumps(settings.optimizer_model.to_dict()),
@@ -234,6 +248,7 @@ def settings_from_row(row: dict) -> ProjectSettings:
         output_parser=OutputParser.from_dict(json.loads(row["output_parser"])),
         metric=row["metric"],
         tolerance=float(options.get("tolerance", 1e-6)),
+        calibrate=bool(options.get("calibrate", False)),
         labels=tuple(json.loads(row["labels"])),
         task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
         optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
