@@ -195,6 +195,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         info = {
             "name": settings.name, "path": str(project.path),
             "examples": counts, "metric": settings.metric, "labels": list(settings.labels),
+            "calibrate": settings.calibrate,
             "template": settings.template, "instruction": settings.instruction,
             "task_model": settings.task_model.describe(),
             "optimizer_model": settings.optimizer_model.describe(),
@@ -233,6 +234,8 @@ def cmd_config(args: argparse.Namespace) -> int:
                 changes[field_name] = value.replace("\\n", "\n")
         if args.labels is not None:
             changes["labels"] = tuple(x.strip() for x in args.labels.split(",") if x.strip())
+        if args.calibrate is not None:
+            changes["calibrate"] = args.calibrate == "on"
         if args.threads is not None or args.context is not None:
             for key in ("task_model", "optimizer_model"):
                 model = changes.get(key, getattr(settings, key))
@@ -245,7 +248,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         project.close()
     print(f"task model: {settings.task_model.describe()}")
     print(f"optimizer model: {settings.optimizer_model.describe()}")
-    print(f"metric: {settings.metric}  labels: {', '.join(settings.labels) or '-'}")
+    calibrated = "  calibrated" if settings.calibrate and settings.metric == "label" else ""
+    print(f"metric: {settings.metric}  labels: {', '.join(settings.labels) or '-'}"
+          f"{calibrated}")
     print(f"template: {settings.template!r}")
     print(f"instruction: {settings.instruction!r}")
     return 0
@@ -604,6 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--task-description")
     config.add_argument("--metric", choices=sorted(METRICS))
     config.add_argument("--labels", help="comma-separated labels")
+    config.add_argument("--calibrate", choices=("on", "off"), default=None,
+                        help="label metric: correct for the model's leaning toward some "
+                             "labels, measured on inputs that say nothing (calibration)")
     config.set_defaults(handler=cmd_config)
 
     opt = commands.add_parser("optimize", help="search for a better prompt")

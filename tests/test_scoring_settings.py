@@ -68,6 +68,7 @@ CHANGES = {
     "output parser": (reviews, {}, {"output_parser": OutputParser(
         mode="full", regex=r"(positive|negative)")}, []),
     "answer length": (reviews, {}, {}, [LONG_ANSWER]),
+    "calibration": (reviews, {"metric": "label", "labels": LABELS}, {"calibrate": True}, []),
 }
 
 

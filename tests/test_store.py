@@ -410,6 +410,7 @@ def test_answers_are_a_json_list_led_by_the_output_when_none_are_given(
 
 
 def test_same_instruction_and_demos_in_a_run_is_one_candidate(project: Project) -> None:
+    with_splits(project)  # the rows the demonstrations come from
     run = project.add_run("random_search")
     first = project.add_candidate("Name the capital.", [1, 2], run_id=run.id,
                                   meta={"note": "first"})
@@ -422,6 +423,7 @@ def test_same_instruction_and_demos_in_a_run_is_one_candidate(project: Project) 
 
 
 def test_same_prompt_in_another_run_is_a_new_candidate(project: Project) -> None:
+    with_splits(project)  # the rows the demonstrations come from
     one, two = project.add_run("random_search"), project.add_run("random_search")
     ids = {
         project.add_candidate("Name the capital.", [1], run_id=one.id).id,
@@ -433,6 +435,7 @@ def test_same_prompt_in_another_run_is_a_new_candidate(project: Project) -> None
 
 
 def test_demo_order_is_part_of_a_candidate(project: Project) -> None:
+    with_splits(project)  # the rows the demonstrations come from
     assert fingerprint("Name it.", (1, 2)) != fingerprint("Name it.", (2, 1))
     assert fingerprint("Name it.", (1, 2)) != fingerprint("Name it!", (1, 2))
     assert fingerprint("Name it.", (1, 2)) == fingerprint("Name it.", (1, 2))
@@ -446,6 +449,7 @@ def test_demo_order_is_part_of_a_candidate(project: Project) -> None:
 
 
 def test_candidate_fields_round_trip(project: Project) -> None:
+    with_splits(project)  # the rows the demonstrations come from
     run = project.add_run("evolution")
     parent_a = project.add_candidate("Be brief.", [], run_id=run.id)
     parent_b = project.add_candidate("Be exact.", [3], run_id=run.id)

@@ -152,6 +152,7 @@ class TaskDataPage(QWidget):
             caption=_caption("Labels (the answers the model chooses from)"))
         self.scoring.metricChosen.connect(lambda metric: self._save(metric=metric))
         self.scoring.labelsEdited.connect(lambda labels: self._save(labels=labels))
+        self.scoring.calibrateToggled.connect(lambda on: self._save(calibrate=on))
 
         form = QWidget()
         form.setObjectName("taskForm")
@@ -319,7 +320,7 @@ class TaskDataPage(QWidget):
         self.description_edit.set_text_quietly(settings.task_description)
         self.instruction_edit.set_text_quietly(settings.instruction)
         self.template_editor.set_template(settings.prompt_template)
-        self.scoring.set_scoring(settings.metric, settings.labels)
+        self.scoring.set_scoring(settings.metric, settings.labels, settings.calibrate)
 
     def _update_score_note(self) -> None:
         """Say what changing the scoring does once there are scores it would leave behind."""

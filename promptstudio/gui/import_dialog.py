@@ -613,6 +613,7 @@ class NewProjectDialog(QDialog):
         samples_layout.addWidget(self.sample_list, 1)
 
         self.scoring = ScoringEditor()
+        self.scoring.calibrate_box.hide()  # a setting of the project, on its Task page
         self.scoring.metricChosen.connect(self._scoring_chosen)
         self.scoring.labelsEdited.connect(self._scoring_chosen)
         self._scored_by_user = False

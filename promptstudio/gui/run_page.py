@@ -12,7 +12,6 @@ database per event.
 
 from __future__ import annotations
 
-import contextlib
 import html
 
 from PySide6.QtCore import Qt, QTimer
@@ -516,8 +515,15 @@ class RunPage(QWidget):
         plan = self._plan
         if plan is None or self._plan_timer.isActive() or self._planning:
             return
-        with contextlib.suppress(ValueError):  # a limit being typed: the plan as it is
-            plan = plan.within(self.budget())
+        try:
+            budget = self.budget()
+        except ValueError:  # a limit being typed: the plan as it is
+            budget = Budget()
+        problem = runner.limit_problem(budget, plan.final_calls)
+        if problem:
+            self.plan_label.setText(problem)
+            return
+        plan = plan.within(budget)
         text = f"This run will make about {plan.projected_calls:,} model calls"
         if plan.projected_seconds is not None:
             text += (f" and take about {describe.duration(plan.projected_seconds)} "

@@ -7,7 +7,7 @@ project dialog, where they are read when the project is made; both listen to the
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from promptstudio.gui.template_editor import PROBLEM_RED
 from promptstudio.metrics import METRICS, lacks_labels
@@ -23,6 +23,7 @@ class ScoringEditor(QWidget):
 
     metricChosen = Signal(str)
     labelsEdited = Signal(tuple)
+    calibrateToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None, caption: QLabel | None = None) -> None:
         super().__init__(parent)
@@ -43,12 +44,22 @@ class ScoringEditor(QWidget):
         self.labels_edit.editingFinished.connect(self._labels_edited)
         self.labels_help = QLabel()
         self.labels_help.setWordWrap(True)
+        self.calibrate_box = QCheckBox("Correct for the model's leaning toward some labels "
+                                       "(calibration)")
+        self.calibrate_box.setObjectName("calibrate")
+        self.calibrate_box.setToolTip(
+            "Before choosing, divide each label's likelihood by how likely the model finds "
+            "it when the input says nothing at all (\"N/A\", nothing, \"[MASK]\"), so a "
+            "label it favours whatever the input is does not win by default (Zhao et al., "
+            "Calibrate Before Use). Costs three extra scorings per prompt.")
+        self.calibrate_box.toggled.connect(self.calibrateToggled.emit)
         self.labels_row = QWidget()
         labels_layout = QVBoxLayout(self.labels_row)
         labels_layout.setContentsMargins(0, 0, 0, 0)
         labels_layout.addWidget(caption or QLabel("Labels (the answers the model chooses from)"))
         labels_layout.addWidget(self.labels_edit)
         labels_layout.addWidget(self.labels_help)
+        labels_layout.addWidget(self.calibrate_box)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -70,11 +81,15 @@ class ScoringEditor(QWidget):
             return "Type at least two labels, separated by commas."
         return ""
 
-    def set_scoring(self, metric: str, labels: tuple[str, ...]) -> None:
+    def set_scoring(self, metric: str, labels: tuple[str, ...], calibrate: bool = False
+                    ) -> None:
         """Show stored choices without announcing them as the user's."""
         self.metric_combo.setCurrentIndex(max(0, self.metric_combo.findData(metric)))
         if not self.labels_edit.hasFocus():
             self.labels_edit.setText(", ".join(labels))
+        self.calibrate_box.blockSignals(True)
+        self.calibrate_box.setChecked(calibrate)
+        self.calibrate_box.blockSignals(False)
         self._show_metric()
 
     def _metric_chosen(self) -> None:

@@ -92,7 +92,9 @@ class GrIPS(Method):
         "patience": Setting("Patience",
                             "How many rounds in a row may bring no better instruction before "
                             "the search stops."),
-        "rounds": Setting("Most rounds", "The most rounds of edits."),
+        "rounds": Setting("Most rounds",
+                          "The most rounds of edits, if patience has not stopped the search "
+                          "before."),
         "score_rows": Setting("Training examples scored",
                               "How many training examples every edited instruction is scored "
                               "on (the same ones each time)."),

@@ -274,13 +274,9 @@ def run_label(method: str, then: str | None, turns: int = 1) -> str:
 def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                budget: Budget) -> Run:
     """A new run of the plan; refused when its call limit leaves nothing for the search."""
-    needed = final_calls(sizes(project))
-    if budget.max_calls is not None and budget.max_calls <= needed:
-        raise ProjectError(
-            f"Choosing the best prompt and scoring it on test takes up to {needed} model "
-            f"calls with this project's dev and test rows, so a limit of {budget.max_calls} "
-            f"leaves nothing to search with. Allow at least {needed + 50} calls, or use "
-            "fewer dev and test rows.")
+    problem = limit_problem(budget, final_calls(sizes(project)))
+    if problem:
+        raise ProjectError(problem)
     return project.add_run(run_plan.method, params={**run_plan.params, "then": run_plan.then,
                                                     "turns": run_plan.turns,
                                                     "projected_calls": run_plan.projected_calls,
@@ -293,6 +289,17 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                                                     "optimizer_weight":
                                                         run_plan.optimizer_weight},
                            seed=seed, preset=preset, budget=budget.to_dict())
+
+
+def limit_problem(budget: Budget, needed: int) -> str:
+    """Why a call limit cannot hold a run whose final choice takes up to `needed` calls;
+    "" when it can."""
+    if budget.max_calls is None or budget.max_calls > needed:
+        return ""
+    return (f"Choosing the best prompt and scoring it on test takes up to {needed} model "
+            f"calls with this project's dev and test rows, so a limit of {budget.max_calls} "
+            f"leaves nothing to search with. Allow at least {needed + 50} calls, or use "
+            "fewer dev and test rows.")
 
 
 REPRODUCIBLE = ("On this computer and this llama.cpp build it makes the same prompts, with "

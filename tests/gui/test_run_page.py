@@ -121,7 +121,10 @@ def test_the_estimate_follows_the_choices(page, qtbot, state):
     assert plans[0].params["steps"] == 2 and plans[0].params["per_step"] == 2
     assert f"about {plans[0].projected_calls:,} model calls" in page.plan_label.text()
     page.max_calls.setText("10")
-    assert "Your limits will end the search earlier" in page.plan_label.text()
+    assert "a limit of 10 leaves nothing to search with" in page.plan_label.text()
+    page.max_calls.setText(str(page._plan.final_calls + 20))
+    assert (f"Your limit of {page._plan.final_calls + 20} model calls ends the search early"
+            in page.plan_label.text())
 
 
 def test_limits_and_seed_reach_the_run(page, qtbot, state):
