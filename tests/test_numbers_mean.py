@@ -153,6 +153,11 @@ def test_a_run_never_passes_its_call_limit(workspace) -> None:
     outcome = runner.execute(project, run.id, model, model)
     assert outcome.status == "finished"
     assert 0 < outcome.llm_calls <= budget.max_calls
+    # The first minibatch (16 rows) is cut to the 12 calls the search may make.
+    train = {e.id for e in project.examples("train")}
+    searched = sum(1 for c in project.candidates(run.id)
+                   for e in project.evaluations(c.id).values() if e.example_id in train)
+    assert searched == 12
 
 
 def test_help_says_what_each_limit_covers(capsys) -> None:

@@ -234,6 +234,12 @@ class RunContext:
                            "best prompt)")
             raise BudgetExhausted(reason)
 
+    def _room(self) -> int | None:
+        """Calls the search may still make under the limit on calls; None without one."""
+        if not self._holding or self.budget.max_calls is None:
+            return None
+        return self.budget.max_calls - self.calls - self._held_back()[0]
+
     def _held_back(self) -> tuple[int, int, float]:
         """(calls, tokens, seconds) kept for the final choice: its calls at most, and their
         tokens and time at this run's mean per call so far."""
@@ -355,8 +361,15 @@ class RunContext:
         return self.rng("sample", *keys).sample(pool, n)
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Example]) -> list[Evaluation]:
-        """Evaluate and return each example's evaluation; counts against the budget."""
+        """Evaluate and return each example's evaluation; counts against the budget. A
+        batch that would pass the limit on calls is cut to what is left of it (the same
+        cut on every replay); the next checkpoint then ends the search."""
         unseen = {e.id for e in examples if (candidate.id, e.id) not in self._counted}
+        room = self._room()
+        if room is not None and 0 < room < len(unseen):
+            keep = set([e.id for e in examples if e.id in unseen][:room])
+            examples = [e for e in examples if e.id not in unseen or e.id in keep]
+            unseen = keep
         self.checkpoint(upcoming=len(unseen))
         result = self.evaluator.evaluate(candidate, examples, new=unseen)
         if result.cancelled:
