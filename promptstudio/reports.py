@@ -178,10 +178,8 @@ class RunResults:
     @property
     def short_title(self) -> str:
         """The method's short name, such as 'ProTeGi' or 'APE, then Demonstration search'."""
-        def short(method: str) -> str:
-            return method_title(method).split(":")[0].split(" (")[0]
-
-        return self._joined(short(self.method), short(self.then) if self.then else None)
+        return self._joined(method.short_title(self.method),
+                            method.short_title(self.then) if self.then else None)
 
     def _joined(self, method: str, then: str | None) -> str:
         if then is None:

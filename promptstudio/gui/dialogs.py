@@ -34,6 +34,7 @@ import promptstudio
 from promptstudio import applog
 from promptstudio.gui import theme
 from promptstudio.llm.bundled import BUNDLED_MODEL_LICENCE, BUNDLED_MODEL_NAME
+from promptstudio.optimize.method import method_named, methods
 
 APP_TITLE = "PromptStudio"
 
@@ -67,10 +68,11 @@ def show_about(parent: QWidget) -> QDialog:
     dialog = _dialog(parent, f"About {APP_TITLE}", "aboutDialog")
     log_path = applog.log_file()
     heading = QLabel(f"<h2>{APP_TITLE}</h2><p>Version {html.escape(app_version())}</p>")
+    titles = [method_named(name).short_title for name in methods()]
     text = QLabel(
         "<p>Tunes prompts automatically for a language model running on your own "
-        "computer or server, with the methods APE, ProTeGi, OPRO, PE2 and demonstration "
-        "search.</p>"
+        f"computer or server, with the methods {html.escape(', '.join(titles[:-1]))} and "
+        f"{html.escape(titles[-1])}.</p>"
         f"<p><b>Bundled model:</b> {html.escape(BUNDLED_MODEL_NAME)}. "
         f"{html.escape(BUNDLED_MODEL_LICENCE)}</p>"
         "<p><b>Log file</b> (attach it when reporting a problem):<br>"

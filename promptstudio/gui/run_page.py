@@ -48,7 +48,7 @@ from promptstudio.gui.state import AppState
 from promptstudio.optimize import describe, runner
 from promptstudio.optimize.budget import LIMITS, Budget
 from promptstudio.optimize.events import Event, Progress, RunFinished, StepStarted
-from promptstudio.optimize.method import Method, method_named, methods
+from promptstudio.optimize.method import Method, method_named, methods, short_title
 from promptstudio.optimize.proposal import Proposal, propose
 from promptstudio.store.records import Run
 
@@ -67,15 +67,6 @@ DEMO_SEARCH_CHOICES = {
 def ordered_methods() -> list[Method]:
     """In each method's own `order`: simplest and cheapest first."""
     return [method_named(n) for n in methods()]
-
-
-def short_title(method: str) -> str:
-    """'APE', 'ProTeGi', 'Demonstration search': a method's title without its gloss."""
-    try:
-        title = method_named(method).title
-    except ValueError:
-        return method
-    return title.split(":")[0].split(" (")[0]
 
 
 def _limit(field: QLineEdit, kind: type) -> int | float | None:

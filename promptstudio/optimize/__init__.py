@@ -1,2 +1,2 @@
-"""Prompt optimization: the methods (APE, ProTeGi, OPRO, PE2, demonstration search) and
-the run engine they share."""
+"""Prompt optimization: the methods, one module each (`method` finds them), and the run
+engine they share."""

@@ -1,7 +1,7 @@
 """What an optimization method works with: `RunContext`.
 
-A method (APE, ProTeGi, OPRO, PE2, demonstration search) is a short loop written against
-this object. It asks the optimizer model for text (`ask`), turns text into candidates
+A method (one module of this package, such as `ape` or `grips`) is a short loop written
+against this object. It asks the optimizer model for text (`ask`), turns text into candidates
 (`add_candidate`), scores candidates on training examples (`score`), and calls
 `checkpoint` between steps. Everything it does is stored as it happens.
 

@@ -101,8 +101,9 @@ class Method:
 
     @property
     def short_title(self) -> str:
-        """'APE' from 'APE: instructions induced from examples'."""
-        return self.title.split(":")[0]
+        """'APE' from 'APE: instructions induced from examples', 'ProTeGi' from 'ProTeGi
+        (textual gradients)': the title without its gloss."""
+        return self.title.split(":")[0].split(" (")[0]
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         """About how many model calls the search will make (task and optimizer model)."""
@@ -145,6 +146,14 @@ def method_title(name: str) -> str:
     """A method's title for people, or its name when no such method exists (an old run)."""
     try:
         return method_named(name).title
+    except ValueError:
+        return name
+
+
+def short_title(name: str) -> str:
+    """A method's short title, or its name when no such method exists (an old run)."""
+    try:
+        return method_named(name).short_title
     except ValueError:
         return name
 
