@@ -174,7 +174,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    summaries = _workspace(args).list()
+    """Every project that opens; a line on stderr for each file that does not."""
+    summaries, unreadable = _workspace(args).scan()
+    for bad in unreadable:
+        say(f"Could not open {bad.path.name}: {bad.reason}")
     if args.json:
         print(json.dumps([{"name": s.name, "path": str(s.path), "examples": s.examples}
                           for s in summaries]))

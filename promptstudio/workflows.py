@@ -24,7 +24,7 @@ from promptstudio.llm.base import Backend, CancelToken, model_name
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import SPLITS, Candidate, ProjectSettings
-from promptstudio.store.workspace import Workspace
+from promptstudio.store.workspace import Unreadable, Workspace
 from promptstudio.templates import PromptTemplate
 
 DEFAULT_SPLIT = {"train": 0.8, "dev": 0.2}
@@ -286,19 +286,29 @@ class ProjectOverview:
     best_split: str | None = None
 
 
-def project_overviews(workspace: Workspace) -> list[ProjectOverview]:
-    """Every project of the workspace, with its best mean score on dev, else on test."""
+def project_overviews(workspace: Workspace) -> tuple[list[ProjectOverview], list[Unreadable]]:
+    """Every project of the workspace, with its best mean score on dev, else on test; and
+    the files that could not be opened, each with the reason."""
+    summaries, unreadable = workspace.scan()
     found = []
-    for summary in workspace.list():
+    for summary in summaries:
         try:
             project = Project.open(summary.path)
-        except ProjectError:
+        except Exception as exc:  # changed since the scan: said, not fatal
+            unreadable.append(Unreadable(summary.path, str(exc)))
             continue
         try:
             found.append(overview_of(project))
+        except Exception as exc:  # a file damaged where the scan does not look
+            unreadable.append(Unreadable(summary.path, f"it could not be read ({exc})"))
         finally:
             project.close()
-    return found
+    return found, unreadable
+
+
+def unreadable_text(unreadable: Sequence[Unreadable]) -> str:
+    """The files that could not be opened, one paragraph each, for a message box."""
+    return "\n\n".join(f"{bad.path.name}: {bad.reason}" for bad in unreadable)
 
 
 def overview_of(project: Project) -> ProjectOverview:

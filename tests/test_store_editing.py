@@ -199,7 +199,7 @@ def test_overviews_give_the_best_dev_score_else_test(tmp_path):
         beta.save_evaluation(Evaluation(candidate.id, example_id, "m", "", "", value,
                                         scoring=beta.scoring().key))
     beta.close()
-    overviews = {o.name: o for o in workflows.project_overviews(workspace)}
+    overviews = {o.name: o for o in workflows.project_overviews(workspace)[0]}
     assert overviews["Alpha"].best_score is None
     assert overviews["Beta"].examples == 3
     assert (overviews["Beta"].best_score, overviews["Beta"].best_split) == (0.5, "test")

@@ -162,7 +162,16 @@ class ProjectsSidebar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 4, 8)
         layout.addLayout(header)
+        self.unreadable: list = []
+        self.unreadable_button = QPushButton()
+        self.unreadable_button.setObjectName("unreadableFiles")
+        self.unreadable_button.setFlat(True)
+        self.unreadable_button.setStyleSheet("color: #8a3b00; text-align: left;")
+        self.unreadable_button.clicked.connect(self.explain_unreadable)
+        self.unreadable_button.hide()
+
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.unreadable_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.open_file_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         state.projects_listed.connect(self.refresh)
@@ -212,11 +221,16 @@ class ProjectsSidebar(QWidget):
     def refresh(self) -> None:
         """List the workspace's projects again, keeping the open one selected."""
         try:
-            overviews = sorted(workflows.project_overviews(self.state.workspace),
-                               key=lambda overview: overview.name.casefold())
+            overviews, self.unreadable = workflows.project_overviews(self.state.workspace)
         except Exception as exc:
             messages.show_error(self, exc)
             return
+        overviews.sort(key=lambda overview: overview.name.casefold())
+        count = len(self.unreadable)
+        self.unreadable_button.setText(
+            f"{count} file{'s' if count != 1 else ''} could not be opened…")
+        self.unreadable_button.setToolTip("\n".join(bad.path.name for bad in self.unreadable))
+        self.unreadable_button.setVisible(bool(count))
         self.list.blockSignals(True)
         self.list.clear()
         for overview in overviews:
@@ -227,6 +241,13 @@ class ProjectsSidebar(QWidget):
         self.list.blockSignals(False)
         self.stack.setCurrentWidget(self.list if overviews else self.empty)
         self._select_open_project()
+
+    def explain_unreadable(self) -> None:
+        """Say which files of the projects folder could not be opened, and why."""
+        if self.unreadable:
+            messages.show_error(
+                self, workflows.unreadable_text(self.unreadable),
+                f"Files in {self.state.workspace.folder} that could not be opened")
 
     def _open_project_changed(self) -> None:
         """Update only the open project's line (its rows changed; the others did not)."""

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from promptstudio.dataio import Row
 from promptstudio.llm.config import ModelConfig
+from promptstudio.store.errors import ProjectError
 from promptstudio.store.records import (
     SPLITS,
     Candidate,
@@ -34,16 +35,19 @@ from promptstudio.store.records import (
     settings_from_row,
     settings_to_row,
 )
-from promptstudio.store.schema import SchemaError, current_scoring, migrate, schema_version
+from promptstudio.store.schema import (
+    NEWER,
+    SchemaError,
+    current_scoring,
+    migrate,
+    schema_problem,
+    schema_version,
+)
 
 KILL_AT_CALL = "PROMPTSTUDIO_KILL_AT_CALL"
 """For kill tests only: with this variable set to N, the process kills itself (SIGKILL) as
 soon as its project holds N stored model calls, so that a kill lands at a chosen point of
 a run, inside a batch, rather than at a time (`benchmarks/kill_campaign.py`)."""
-
-
-class ProjectError(RuntimeError):
-    """A project cannot be opened or changed as asked; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,18 @@ class Project:
 
     @classmethod
     def open(cls, path: str | Path) -> Project:
+        """Open a project file, after checking it without changing it (`file_problem`): a
+        damaged file is refused with the reason, and left exactly as it was."""
         path = Path(path)
         if not path.exists():
             raise ProjectError(f"There is no project file at {path}.")
+        problem = file_problem(path)
+        if problem is not None:
+            if problem.startswith(NEWER):
+                raise SchemaError(f"{path} cannot be opened: {problem}.")
+            raise ProjectError(f"{path} cannot be opened: {problem}.{DAMAGED_ADVICE}")
         project = cls(path)
         try:
-            if _stored_version(path) == 0:  # never a project: leave the file as it is
-                raise ProjectError(f"{path} is a database but holds no PromptStudio project.")
             migrate(project.conn)
             if project.db["project"].count == 0:
                 raise ProjectError(f"{path} is a database but holds no PromptStudio project.")
@@ -629,11 +638,33 @@ class Project:
         return self.conn.execute("SELECT COUNT(*) FROM llm_call").fetchone()[0]
 
 
-def _stored_version(path: Path) -> int:
-    """The file's schema version, read without changing the file (no WAL switch)."""
-    conn = sqlite3.connect(str(path))
+DAMAGED_ADVICE = (" PromptStudio has not changed the file. If you have a copy of it (a backup, "
+                  "or the file you moved it from), put the copy in its place.")
+
+
+def file_problem(path: Path) -> str | None:
+    """What makes a file unusable as a project, in words, or None when it looks sound:
+    it is read through a read-only connection, its pages checked (`quick_check`) and its
+    tables compared with what its schema version promises (`schema.schema_problem`)."""
+    if path.is_dir():
+        return "it is a folder, not a file"
+    if path.stat().st_size == 0:
+        return "the file is empty"
     try:
-        return schema_version(conn)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return f"it cannot be read ({exc})"
+    try:
+        if schema_version(conn) == 0:  # never a project: leave the file as it is
+            return "it is a database but holds no PromptStudio project"
+        checked = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if checked != "ok":
+            return f"it is damaged (SQLite says: {checked})"
+        return schema_problem(conn)
+    except sqlite3.DatabaseError as exc:
+        return f"it is not a PromptStudio project file, or it is damaged ({exc})"
+    except UnicodeDecodeError:
+        return "it is damaged: some of its text is not valid UTF-8"
     finally:
         conn.close()
 

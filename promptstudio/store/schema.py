@@ -14,13 +14,13 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable
 
+from promptstudio.store.errors import SchemaError
 from promptstudio.store.records import Scoring, now, settings_from_row
 
 Migration = Callable[[sqlite3.Connection], None]
 
 
-class SchemaError(RuntimeError):
-    """The file is not a PromptStudio project this version can open."""
+NEWER = "it was saved by a newer PromptStudio"
 
 
 def _execute_all(conn: sqlite3.Connection, script: str) -> None:
@@ -259,6 +259,50 @@ def _add_candidate_demos(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
                                _add_last_example_id, _add_run_choice, _add_scoring,
                                _add_candidate_demos]
+
+
+def expected_columns(version: int) -> dict[str, set[str]]:
+    """The tables and their columns a file of this schema version has, as the migrations
+    up to it make them (worked out once per version on an empty database in memory)."""
+    if version not in _EXPECTED:
+        conn = sqlite3.connect(":memory:")
+        try:
+            migrate(conn, MIGRATIONS[:version])
+            _EXPECTED[version] = _columns(conn)
+        finally:
+            conn.close()
+    return _EXPECTED[version]
+
+
+_EXPECTED: dict[int, dict[str, set[str]]] = {}
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {table: {row[1] for row in conn.execute(f"PRAGMA table_info('{table}')")}
+            for table in tables}
+
+
+def schema_problem(conn: sqlite3.Connection) -> str | None:
+    """What is wrong with a project file's structure, in words, or None when it has every
+    table and column its schema version promises. Reads only."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        return (f"{NEWER} (schema {version}; this version knows up to "
+                f"{len(MIGRATIONS)}). Update PromptStudio to open it")
+    if version < 1:
+        return "it is a database but holds no PromptStudio project"
+    found = _columns(conn)
+    for table, columns in expected_columns(version).items():
+        if table not in found:
+            return f"its table '{table}' is missing"
+        missing = sorted(columns - found[table])
+        if missing:
+            return f"its table '{table}' has lost the column '{missing[0]}'"
+    if conn.execute("SELECT COUNT(*) FROM project").fetchone()[0] != 1:
+        return "it is a database but holds no PromptStudio project (no project settings)"
+    return None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -10,7 +10,6 @@ from pathlib import Path
 from promptstudio.paths import workspace_dir
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import ProjectSettings
-from promptstudio.store.schema import SchemaError
 
 PROJECT_SUFFIX = ".sqlite"
 _UNSAFE = re.compile(r"[^\w\- .]+", re.UNICODE)
@@ -31,6 +30,14 @@ class ProjectSummary:
     examples: int
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A file in the workspace that could not be opened as a project, and why."""
+
+    path: Path
+    reason: str
+
+
 class Workspace:
     """Lists, creates, opens, renames, copies and deletes projects in one folder."""
 
@@ -45,18 +52,27 @@ class Workspace:
         return self.path_for(name).exists()
 
     def list(self) -> list[ProjectSummary]:
-        found = []
+        """The projects that open; `scan` also names the files that do not."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[ProjectSummary], list[Unreadable]]:
+        """Every project file of the folder: those that open, and those that do not, each
+        with the reason. One damaged file never hides the others."""
+        found, unreadable = [], []
         for path in sorted(self.folder.glob("*" + PROJECT_SUFFIX)):
             try:
                 project = Project.open(path)
-            except (ProjectError, SchemaError, sqlite3.Error):
+            except Exception as exc:  # whatever is wrong, it is this file's alone
+                unreadable.append(Unreadable(path, _reason(exc)))
                 continue
             try:
                 found.append(ProjectSummary(project.name, path,
                                             sum(project.split_counts().values())))
+            except Exception as exc:
+                unreadable.append(Unreadable(path, _reason(exc)))
             finally:
                 project.close()
-        return found
+        return found, unreadable
 
     def create(self, settings: ProjectSettings) -> Project:
         path = self.path_for(settings.name)
@@ -126,6 +142,13 @@ class Workspace:
         finally:
             project.close()
         return destination
+
+
+def _reason(error: Exception) -> str:
+    """Why a file could not be listed, in words (the store's own errors say it already)."""
+    if isinstance(error, ProjectError):
+        return str(error)
+    return f"it could not be read ({type(error).__name__}: {error})"
 
 
 def _backup(project: Project, target: Path) -> None:

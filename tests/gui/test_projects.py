@@ -356,3 +356,23 @@ def test_the_window_menu_opens_the_new_project_dialog(qtbot, window):
     window.findChild(type(window.recent_menu.menuAction()), "newProject").trigger()
     assert window.sidebar.findChild(projects.NewProjectDialog) is not None
 
+
+
+def test_a_damaged_project_file_is_named_and_hides_nothing(qtbot, sidebar, state):
+    import sqlite3
+
+    for name in ("alpha", "beta", "gamma"):
+        add_sample(state, "product_reviews", name)
+    damaged = state.workspace.path_for("gamma")
+    with sqlite3.connect(damaged) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("DROP INDEX example_split")
+        conn.execute("ALTER TABLE example DROP COLUMN split")
+    state.projects_listed.emit()
+
+    assert sidebar.names() == ["alpha", "beta"]
+    assert sidebar.unreadable_button.isVisible()
+    assert sidebar.unreadable_button.text() == "1 file could not be opened…"
+    qtbot.mouseClick(sidebar.unreadable_button, Qt.MouseButton.LeftButton)
+    [text] = error_boxes(sidebar)
+    assert "gamma.sqlite" in text and "has lost the column 'split'" in text

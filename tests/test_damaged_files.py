@@ -1,0 +1,104 @@
+"""Project files that cannot be trusted: each damaged file is refused with a message that
+names it, is never changed by listing or opening it, and never hides the good projects
+beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from task_data import data_project
+
+from promptstudio.cli import main
+from promptstudio.store.project import Project, ProjectError
+from promptstudio.store.schema import MIGRATIONS
+from promptstudio.store.workspace import Workspace
+
+
+def good_file(folder: Path, name: str) -> Path:
+    workspace = Workspace(folder)
+    data_project(workspace, name=name, train=6, dev=3, test=3).close()
+    path = workspace.path_for(name)
+    with sqlite3.connect(path) as conn:  # one self-contained file, as a copy would be
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode = DELETE")
+    return path
+
+
+def _flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    rng = random.Random(7)
+    for offset in rng.sample(range(4096, len(data)), 64):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _sql(*statements: str):
+    def damage(path: Path) -> None:
+        with sqlite3.connect(path) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    return damage
+
+
+DAMAGE = {
+    "lost a column": _sql("DROP INDEX example_split", "ALTER TABLE example DROP COLUMN split"),
+    "lost a table": _sql("DROP TABLE evaluation"),
+    "renamed a table": _sql("ALTER TABLE run RENAME TO runs"),
+    "from a newer version": _sql(f"PRAGMA user_version = {len(MIGRATIONS) + 1}"),
+    "no project row": _sql("DELETE FROM project"),
+    "bytes flipped": _flip_bytes,
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[:5000]),
+    "empty": lambda path: path.write_bytes(b""),
+    "not a database": lambda path: path.write_bytes(random.Random(1).randbytes(9000)),
+}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_file_is_named_refused_unchanged_and_hides_nothing(tmp_path, capsys,
+                                                                    damage):
+    folder = tmp_path / "projects"
+    good_file(folder, "alpha")
+    good_file(folder, "beta")
+    bad = good_file(folder, "gamma")
+    DAMAGE[damage](bad)
+    before = digest(bad)
+
+    assert main(["--workspace", str(folder), "list"]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["alpha", "beta"]
+    assert f"Could not open {bad.name}: " in err and "Traceback" not in err
+
+    assert main(["--workspace", str(folder), "show", str(bad)]) == 2
+    _, err = capsys.readouterr()
+    assert bad.name in err and "Traceback" not in err
+    with pytest.raises(ProjectError):
+        Project.open(bad)
+    assert digest(bad) == before, "listing and opening leave a damaged file as it was"
+
+
+def test_a_folder_named_like_a_project_is_listed_as_unreadable(tmp_path, capsys):
+    folder = tmp_path / "projects"
+    good_file(folder, "alpha")
+    (folder / "x.sqlite").mkdir()
+    summaries, unreadable = Workspace(folder).scan()
+    assert [s.name for s in summaries] == ["alpha"]
+    assert [u.path.name for u in unreadable] == ["x.sqlite"]
+    assert "a folder" in unreadable[0].reason
+
+
+def test_a_good_copy_opens_and_the_file_then_migrates(tmp_path):
+    path = good_file(tmp_path / "projects", "alpha")
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(path, copy)
+    project = Project.open(copy)
+    assert project.name == "alpha" and project.integrity_check() == "ok"
+    project.close()
