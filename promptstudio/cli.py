@@ -18,6 +18,7 @@ from promptstudio.best_prompt import best_prompt
 from promptstudio.errors import USER_ERRORS
 from promptstudio.llm.base import CancelToken, model_name
 from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec
+from promptstudio.llm.gguf import inspect_gguf
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
 from promptstudio.optimize import estimate, events, gate, runner, selection
@@ -231,6 +232,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         if args.optimizer_model:
             changes["optimizer_model"] = parse_model_spec(args.optimizer_model,
                                                           settings.optimizer_model)
+        for key in ("task_model", "optimizer_model"):
+            chosen = changes.get(key)
+            if isinstance(chosen, ModelConfig) and chosen.kind == "local" and chosen.path:
+                inspect_gguf(chosen.path)  # the checks the first evaluation would make
         for field_name in ("template", "instruction", "metric", "task_description"):
             value = getattr(args, field_name)
             if value is not None:

@@ -102,3 +102,20 @@ def test_a_good_copy_opens_and_the_file_then_migrates(tmp_path):
     project = Project.open(copy)
     assert project.name == "alpha" and project.integrity_check() == "ok"
     project.close()
+
+
+def test_config_checks_a_model_file_when_it_is_given(tmp_path, capsys, bundled_model):
+    folder = tmp_path / "projects"
+    good_file(folder, "alpha")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(random.Random(3).randbytes(4096))
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(bundled_model.read_bytes()[:100_000_000])
+    for path, said in ((junk, "is not a GGUF model file"), (cut, "is truncated")):
+        code = main(["--workspace", str(folder), "config", "alpha", "--task-model",
+                     str(path)])
+        _, err = capsys.readouterr()
+        assert code == 2 and said in err and "Traceback" not in err
+    project = Workspace(folder).open("alpha")
+    assert project.settings.task_model.is_bundled, "nothing was changed"
+    project.close()
