@@ -294,9 +294,13 @@ def say(text: str) -> None:
 def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> int:
     """Run or resume a run on the models it was created with (`Run.task_model`)."""
     settings, run = project.settings, project.run(run_id)
-    task = task or make_backend(run.task_model)
-    optimizer = (task if run.optimizer_model == run.task_model
-                 else make_backend(run.optimizer_model))
+    try:
+        task = task or make_backend(run.task_model)
+        optimizer = (task if run.optimizer_model == run.task_model
+                     else make_backend(run.optimizer_model))
+    except Exception:
+        runner.discard_if_unstarted(project, run_id)
+        raise
     control = RunControl()
     try:
         outcome = runner.execute(project, run_id, task, optimizer, control=control,

@@ -25,7 +25,7 @@ def user_message(exc: BaseException, log_file: str | None = None) -> str:
     """One or two sentences: what happened and what to do."""
     if isinstance(exc, USER_ERRORS):
         return str(exc)
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _disk_full(exc):
+    if is_disk_full(exc):
         return ("The disk is full, so the project could not be saved. Finished work is "
                 "kept; free some space and try again.")
     if isinstance(exc, PermissionError):
@@ -41,5 +41,18 @@ def user_message(exc: BaseException, log_file: str | None = None) -> str:
             f"is kept.{where}")
 
 
-def _disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether writing failed for want of space (or a limit on file size)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
     return isinstance(exc, sqlite3.Error) and "disk is full" in str(exc).lower()
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether saving failed because of the disk, not of the data: it is full, or refuses
+    the write (SQLite reports a file grown past a size limit as a disk I/O error)."""
+    if is_disk_full(exc):
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.EIO:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk i/o error" in str(exc).lower()

@@ -230,8 +230,12 @@ class RunController(QObject):
 
         def work(job: JobState) -> runner.RunOutcome:
             # The models the run was created with: its scores are of them.
-            task = self.state.backend_for(run.task_model)
-            optimizer = self.state.backend_for(run.optimizer_model)
+            try:
+                task = self.state.backend_for(run.task_model)
+                optimizer = self.state.backend_for(run.optimizer_model)
+            except Exception:
+                runner.discard_if_unstarted(project, run_id)
+                raise
             try:
                 return runner.execute(project, run_id, task, optimizer, control=control,
                                       listener=job.report)
@@ -243,7 +247,8 @@ class RunController(QObject):
         self._job = self.state.jobs.start(
             f"Run {run_id}", work, on_progress=self._relay,
             on_done=lambda outcome: self._end(run_id, outcome.status, None),  # type: ignore[attr-defined]
-            on_error=lambda exc: self._end(run_id, "failed", exc),
+            on_error=lambda exc: self._end(
+                run_id, "paused" if isinstance(exc, runner.DiskFull) else "failed", exc),
             on_cancel=control.pause)
         # A run stops itself on a pause; should a cancellation reach the job, it is a pause.
         self._job.cancelled.connect(lambda: self._end(run_id, "paused", None))

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from promptstudio.errors import is_disk_full, is_write_failure
 from promptstudio.llm.base import Backend, model_name
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
@@ -426,6 +427,16 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
         _save_on_the_way_out(ctx, status="paused")
         raise
     except Exception as exc:
+        if is_write_failure(exc):
+            # Nothing is lost and nothing is wrong with the run: it pauses, to go on once
+            # the disk takes writes again.
+            _save_on_the_way_out(ctx, status="paused")
+            what = ("The disk is full" if is_disk_full(exc)
+                    else f"The project file could not be written ({exc})")
+            raise DiskFull(
+                f"{what}, so run {run_id} could not save more. It is paused, and "
+                "everything it finished is kept. Free some space, then continue it (Resume "
+                f"on the Run page, or: promptstudio resume {project.name}:{run_id}).") from exc
         _save_on_the_way_out(ctx, status="failed", finished=now(),
                              error=f"{type(exc).__name__}: {exc}")
         raise
@@ -441,6 +452,20 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     return RunOutcome(run_id, status, best, dev_score, test_score, baseline,
                       record.llm_calls, record.tokens, record.seconds,
                       record.rejected_candidates, ctx.calls, choice)
+
+
+class DiskFull(ProjectError):
+    """A run stopped because the disk is full or refused a write; it is paused, and its
+    message says how to go on."""
+
+
+def discard_if_unstarted(project: Project, run_id: int) -> None:
+    """Remove a run that never started (its models could not be prepared), so that no
+    `pending` run is left behind."""
+    run = project.run(run_id)
+    if run.status == "pending" and not project.candidates(run_id):
+        with project.transaction():
+            project.conn.execute("DELETE FROM run WHERE id = ?", (run_id,))
 
 
 def _save_on_the_way_out(ctx: RunContext, **fields: object) -> None:
