@@ -119,3 +119,17 @@ def test_config_checks_a_model_file_when_it_is_given(tmp_path, capsys, bundled_m
     project = Workspace(folder).open("alpha")
     assert project.settings.task_model.is_bundled, "nothing was changed"
     project.close()
+
+
+def test_a_short_fuzz_campaign_of_damaged_files_finds_no_failure(tmp_path):
+    """`benchmarks/damaged_files.py` with 48 variants, 4 of each kind of damage; the whole
+    campaign (1,000) is in docs/reliability.md."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from damaged_files import KINDS, campaign
+
+    result = campaign(48, seed=1, folder=tmp_path)
+    assert result.failures == []
+    assert result.variants == 48 and set(result.kinds) == set(KINDS)
+    assert result.refused > 30

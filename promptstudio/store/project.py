@@ -64,6 +64,9 @@ class ExampleBackup:
 
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=True)
+    # A damaged byte inside a stored text shows as a replacement character instead of
+    # making the whole project unreadable.
+    conn.text_factory = lambda data: data.decode("utf-8", "replace")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -284,6 +284,30 @@ def _columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
             for table in tables}
 
 
+_SHAPES = [
+    *[("project", c, "text") for c in ("name", "template", "demo_format", "instruction",
+                                       "metric")],
+    *[("project", c, "object") for c in ("output_parser", "metric_options", "task_model",
+                                         "optimizer_model")],
+    ("project", "labels", "array"),
+    *[("example", c, "text") for c in ("input", "output", "split")],
+    ("example", "answers", "array"),
+    *[("run", c, "object") for c in ("params", "budget", "task_model", "optimizer_model",
+                                     "choice")],
+    *[("run", c, "number") for c in ("seed", "seconds", "llm_calls", "tokens")],
+    ("candidate", "instruction", "text"),
+    *[("candidate", c, "array") for c in ("demo_ids", "parent_ids", "demos")],
+    ("candidate", "meta", "object"),
+    *[("evaluation", c, "text") for c in ("model", "raw_output", "answer")],
+    ("evaluation", "score", "number"),
+    ("scoring", "settings", "object"),
+]
+"""What each value the code reads must be: text, a number, or a JSON object or array.
+The cache of model calls (`llm_call`) is left out: it is large, and a damaged entry is
+only asked again."""
+_NULLABLE = {("run", "choice"), ("candidate", "demos")}
+
+
 def schema_problem(conn: sqlite3.Connection) -> str | None:
     """What is wrong with a project file's structure, in words, or None when it has every
     table and column its schema version promises. Reads only."""
@@ -294,14 +318,38 @@ def schema_problem(conn: sqlite3.Connection) -> str | None:
     if version < 1:
         return "it is a database but holds no PromptStudio project"
     found = _columns(conn)
-    for table, columns in expected_columns(version).items():
+    expected = expected_columns(version)
+    for table, columns in expected.items():
         if table not in found:
             return f"its table '{table}' is missing"
         missing = sorted(columns - found[table])
         if missing:
             return f"its table '{table}' has lost the column '{missing[0]}'"
+    for table, columns in expected_columns(len(MIGRATIONS)).items():
+        early = sorted((columns - expected.get(table, set())) & found.get(table, set()))
+        if early:
+            return (f"its schema version ({version}) is older than its tables: "
+                    f"'{table}.{early[0]}' belongs to a later version")
+    for table, column, kind in _SHAPES:
+        if column not in found.get(table, ()):
+            continue
+        test = (f"typeof({column}) = 'text'" if kind == "text" else
+                f"typeof({column}) IN ('integer', 'real')" if kind == "number" else
+                f"json_valid({column}) AND json_type({column}) = '{kind}'")
+        null = f"{column} IS NULL OR " if (table, column) in _NULLABLE else ""
+        bad = conn.execute(f"SELECT rowid FROM '{table}' WHERE NOT ({null}{test}) "
+                           "LIMIT 1").fetchone()
+        if bad is not None:
+            return (f"row {bad[0]} of its table '{table}' holds a damaged value in "
+                    f"'{column}'")
     if conn.execute("SELECT COUNT(*) FROM project").fetchone()[0] != 1:
         return "it is a database but holds no PromptStudio project (no project settings)"
+    if conn.execute("SELECT COUNT(*) FROM project WHERE id = 1").fetchone()[0] != 1:
+        return "its project settings are damaged (their row has lost its number)"
+    broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+    if broken is not None:
+        return (f"row {broken[1]} of its table '{broken[0]}' points to a row of "
+                f"'{broken[2]}' that is not there")
     return None
 
 
