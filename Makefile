@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint demo system-deps test-deps clean package package-test screenshots
+.PHONY: run test check lint demo system-deps test-deps clean package package-test screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -q
+
+# The quick loop while editing: every test that does not run the bundled model (those are
+# marked `model`, or use its fixtures). `make test` still runs everything.
+check: $(STAMP) system-deps test-deps
+	$(BIN)/python -m pytest -q -m "not model"
 
 # The desktop app for people who do not use Python: dist/PromptStudio/ and its tarball. It
 # builds in its own environment (build/package-venv) with llama.cpp compiled for any AVX2 CPU

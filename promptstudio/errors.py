@@ -8,11 +8,11 @@ details were logged, never a traceback.
 
 from __future__ import annotations
 
-import errno
 import sqlite3
 
 from promptstudio.dataio import DataError
 from promptstudio.llm.base import BackendError
+from promptstudio.store.errors import is_disk_full
 from promptstudio.store.project import ProjectError
 from promptstudio.store.schema import SchemaError
 from promptstudio.templates import TemplateError
@@ -39,20 +39,3 @@ def user_message(exc: BaseException, log_file: str | None = None) -> str:
     where = f" Details are in the log file {log_file}." if log_file else ""
     return (f"Something unexpected went wrong ({type(exc).__name__}: {exc}). Finished work "
             f"is kept.{where}")
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether writing failed for want of space (or a limit on file size)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.Error) and "disk is full" in str(exc).lower()
-
-
-def is_write_failure(exc: BaseException) -> bool:
-    """Whether saving failed because of the disk, not of the data: it is full, or refuses
-    the write (SQLite reports a file grown past a size limit as a disk I/O error)."""
-    if is_disk_full(exc):
-        return True
-    if isinstance(exc, OSError) and exc.errno == errno.EIO:
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "disk i/o error" in str(exc).lower()

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
+MODEL_FIXTURES = {"bundled_model", "local_backend", "unchecked_home"}
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `slow` (building the app) run only when `-m` names them, as in
     `make package-test`; otherwise they are deselected, so `make test` reports no skips."""
+    for item in items:  # a test that loads the bundled model is a `model` test, marked or not
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
     if "slow" in (config.getoption("markexpr") or ""):
         return
     slow = [item for item in items if item.get_closest_marker("slow")]

@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from promptstudio.errors import is_disk_full, is_write_failure
 from promptstudio.llm.base import Backend, model_name
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
@@ -36,6 +35,7 @@ from promptstudio.optimize.selection import (
     not_better_reason,
     unconfirmed_reason,
 )
+from promptstudio.store.errors import is_disk_full, is_write_failure
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import Candidate, Example, Run, Scoring, now
 

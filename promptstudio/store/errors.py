@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 
 class ProjectError(RuntimeError):
     """A project cannot be opened or changed as asked; the message says why."""
@@ -9,3 +12,20 @@ class ProjectError(RuntimeError):
 
 class SchemaError(ProjectError):
     """The file is not a PromptStudio project this version can open."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether writing failed for want of space (or a limit on file size)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.Error) and "disk is full" in str(exc).lower()
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether saving failed because of the disk, not of the data: it is full, or refuses
+    the write (SQLite reports a file grown past a size limit as a disk I/O error)."""
+    if is_disk_full(exc):
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.EIO:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk i/o error" in str(exc).lower()
