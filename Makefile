@@ -64,7 +64,8 @@ screenshots: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m promptstudio.gui.screenshots docs/screenshots
 
 lint: $(STAMP)
-	$(BIN)/ruff check promptstudio tests benchmarks
+	$(BIN)/ruff check promptstudio tests benchmarks packaging
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

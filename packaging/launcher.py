@@ -79,7 +79,7 @@ def _run(argv: list[str]) -> int:
         from promptstudio.gui.app import main as gui_main
 
         return gui_main([])
-    from promptstudio.cli import main as cli_main
+    from promptstudio.launch import main as cli_main
 
     return cli_main(argv)
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from promptstudio.cli import main
+from promptstudio.launch import main
 
 sys.exit(main())

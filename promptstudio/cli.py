@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from promptstudio import workflows
@@ -683,17 +683,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from promptstudio.gui.app import main as gui_main
-
+    """Open the window (`launch.open_window`), with a project when one is named."""
+    if args.open_window is None:
+        raise ProjectError("The window cannot be opened from here; start promptstudio-gui.")
     project = args.project
     if project and _workspace(args).exists(project):
         project = str(_workspace(args).path_for(project))
-    return gui_main([], project=project)
+    return args.open_window(project)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None,
+         open_window: Callable[[str | None], int] | None = None) -> int:
+    """The command line; `open_window` is how its `gui` command opens the window (given by
+    `launch`, the one module above both, so that this one never imports Qt)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.open_window = open_window
     if args.self_test:
         from promptstudio import selftest
 
