@@ -76,3 +76,20 @@ def workspace(tmp_path: Path):
     from promptstudio.store.workspace import Workspace
 
     return Workspace(tmp_path / "projects")
+
+
+@pytest.fixture
+def cli(tmp_path, capsys):
+    """The command line in this process, on a fresh workspace: `cli("list")` gives the exit
+    status, what it printed and what it said on stderr."""
+    from promptstudio.cli import main
+
+    workspace = tmp_path / "ws"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--workspace", str(workspace), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    run.workspace = workspace
+    return run

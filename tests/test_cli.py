@@ -23,19 +23,6 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture
-def cli(tmp_path, capsys):
-    workspace = tmp_path / "ws"
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--workspace", str(workspace), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    run.workspace = workspace
-    return run
-
-
-@pytest.fixture
 def sentiment(tmp_path):
     """The whole sentiment train file (200 rows: 160 train, 40 dev) and 12 test rows."""
     test = write_jsonl(tmp_path / "sentiment-test.jsonl", data_rows("sentiment", "test", 12))

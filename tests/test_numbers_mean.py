@@ -23,18 +23,6 @@ from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.events import StepStarted
 
 
-@pytest.fixture
-def cli(tmp_path, capsys):
-    workspace = tmp_path / "ws"
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--workspace", str(workspace), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
 def first_letter_model() -> ScriptedModel:
     return ScriptedModel(lambda instruction, word: word[0], letters_optimizer)
 
