@@ -20,7 +20,7 @@ from pathlib import Path
 from promptstudio.best_prompt import scored_under
 from promptstudio.evaluation import scoring_changes
 from promptstudio.llm.base import model_name
-from promptstudio.optimize import method
+from promptstudio.optimize import describe, method
 from promptstudio.optimize.events import (
     CandidateCreated,
     CandidateScored,
@@ -35,16 +35,6 @@ from promptstudio.store.records import Candidate, Run
 
 PLOTTED_SPLITS = ("train", "dev")
 """The splits a trajectory follows; test is scored once, for the final best."""
-
-STATUS_NAMES = {
-    "pending": "Not started",
-    "running": "Running",
-    "paused": "Paused (can resume)",
-    "finished": "Finished",
-    "cancelled": "Stopped",
-    "failed": "Failed",
-}
-
 
 def operation_name(operation: str) -> str:
     """How a candidate was made, in plain words (the method that makes it says)."""
@@ -190,7 +180,7 @@ class RunResults:
 
     @property
     def status_name(self) -> str:
-        return STATUS_NAMES.get(self.status, self.status)
+        return describe.status_name(self.status)
 
     def best_score(self, split: str = "dev") -> float | None:
         """The run's chosen prompt's score once it has one, else the best so far."""

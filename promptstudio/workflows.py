@@ -24,7 +24,7 @@ from promptstudio.llm.base import Backend, CancelToken, model_name
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import SPLITS, Candidate, ProjectSettings
-from promptstudio.store.workspace import Unreadable, Workspace
+from promptstudio.store.workspace import Unreadable, Workspace, file_stem
 from promptstudio.templates import PromptTemplate
 
 DEFAULT_SPLIT = {"train": 0.8, "dev": 0.2}
@@ -97,13 +97,29 @@ def create_project(workspace: Workspace, name: str, data: str | Path, *,
     return _store_new_project(workspace, settings, imported, str(data), split, seed)
 
 
+def name_problem(workspace: Workspace, name: str) -> str:
+    """Why a new project cannot take this name, in words; "" when it can. The new project
+    dialog shows it as the name is typed; creating a project refuses with it."""
+    name = name.strip()
+    if not name:
+        return "Give the project a name."
+    try:
+        file_stem(name)
+    except ProjectError as exc:
+        return str(exc)
+    if workspace.exists(name):
+        return f"A project named \u201c{name}\u201d already exists. Choose another name."
+    return ""
+
+
 def _check_new_project(workspace: Workspace, name: str, metric: str, labels: Sequence[str],
                        labels_hint: str = "") -> None:
     """Refuse a new project's settings before anything is read or written."""
     if metrics.lacks_labels(metric, labels):
         raise ProjectError(f"The 'label' metric needs at least two labels{labels_hint}.")
-    if workspace.exists(name):
-        raise ProjectError(f"A project named {name!r} already exists. Choose another name.")
+    problem = name_problem(workspace, name)
+    if problem:
+        raise ProjectError(problem)
 
 
 def _store_new_project(workspace: Workspace, settings: ProjectSettings,

@@ -138,3 +138,14 @@ def test_a_worse_prompt_is_said_plainly():
     (9000, "2 hours 30 minutes")])
 def test_durations_read_naturally(seconds, words):
     assert describe.duration(seconds) == words
+
+
+def test_every_status_has_one_name_as_a_label_and_in_a_sentence():
+    from promptstudio.optimize.describe import STATUSES, status_name, status_words
+
+    assert set(STATUSES) == {"pending", "running", "paused", "finished", "cancelled", "failed"}
+    assert status_name("running") == "Running", "while it goes"
+    assert status_words("running") == "interrupted", "found running when none goes"
+    assert status_name("running", going=False) == "Interrupted"
+    assert status_words("failed") == "stopped by an error"
+    assert status_name("paused") == "Paused (can resume)"

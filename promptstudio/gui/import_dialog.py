@@ -58,8 +58,7 @@ from promptstudio.gui import messages
 from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import Jobs, JobState
-from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.workspace import file_stem
+from promptstudio.store.project import Project
 
 PREVIEW_ROWS = 100
 NO_COLUMN = "(none)"
@@ -683,20 +682,8 @@ class NewProjectDialog(QDialog):
             self._suggest_name(item.text())
         self._update_button()
 
-    def _name_problem(self) -> str:
-        name = self.name_edit.text().strip()
-        if not name:
-            return "Give the project a name."
-        try:
-            file_stem(name)
-        except ProjectError as exc:
-            return str(exc)
-        if self.state.workspace.exists(name):
-            return f"A project named “{name}” already exists. Choose another name."
-        return ""
-
     def _update_button(self) -> None:
-        problem = self._name_problem()
+        problem = workflows.name_problem(self.state.workspace, self.name_edit.text())
         self.name_problem.setText(problem if self.name_edit.text().strip() else "")
         self.name_problem.setVisible(bool(self.name_problem.text()))
         has_rows = (self.sample_list.currentItem() is not None if self.using_sample

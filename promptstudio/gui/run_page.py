@@ -696,7 +696,7 @@ class RunPage(QWidget):
             self.progress_details.setText(describe.spent_line(self._last_progress, status))
         else:
             self.progress_details.clear()
-        self.headline.setText(f"Run {run_id}: {describe.STATUS_WORDS.get(status, status)}."
+        self.headline.setText(f"Run {run_id}: {describe.status_words(status)}."
                               if status != "finished" else f"Run {run_id} finished.")
         self.outcome.setText(text)
         self.settings_panel.setEnabled(True)
@@ -763,7 +763,7 @@ class RunPage(QWidget):
         self.unfinished.clear()
         for run in runs:
             text = (f"Run {run.id}: {short_title(run.method)} {run.preset}, "
-                    f"{describe.STATUS_WORDS.get(run.status, run.status)} after "
+                    f"{describe.status_words(run.status)} after "
                     f"{run.llm_calls:,} model calls")
             self.unfinished.addItem(text, run.id)
             if run.error:

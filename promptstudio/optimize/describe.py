@@ -96,13 +96,38 @@ def spent_line(progress: events.Progress, status: str) -> str:
     calls = f"{progress.calls} model calls in {duration(progress.seconds)}"
     if status == "finished":
         return f"Done: {calls}."
-    return f"{STATUS_WORDS.get(status, status).capitalize()} after {calls}."
+    return f"{status_words(status).capitalize()} after {calls}."
 
 
-STATUS_WORDS = {"pending": "not started yet", "running": "interrupted", "paused": "paused",
-                "failed": "stopped by an error", "cancelled": "stopped",
-                "finished": "finished"}
-"""A run's status in words, as the list of runs shows it."""
+STATUSES = {
+    "pending": ("Not started", "not started yet"),
+    "running": ("Running", "running"),
+    "paused": ("Paused (can resume)", "paused"),
+    "finished": ("Finished", "finished"),
+    "cancelled": ("Stopped", "stopped"),
+    "failed": ("Failed", "stopped by an error"),
+}
+"""What each status of a run is called: as a label (a list of runs) and inside a sentence
+("Run 3: stopped by an error."). The one place for both."""
+INTERRUPTED = ("Interrupted", "interrupted")
+"""A run stored as running while none is going: killed, or the app closed on it."""
+
+
+def status_name(status: str, *, going: bool = True) -> str:
+    """A run's status as a label; `going`: whether a run is going in this app now (else
+    a `running` run was interrupted)."""
+    return _status(status, going)[0]
+
+
+def status_words(status: str, *, going: bool = False) -> str:
+    """A run's status inside a sentence; by default as seen when no run is going."""
+    return _status(status, going)[1]
+
+
+def _status(status: str, going: bool) -> tuple[str, str]:
+    if status == "running" and not going:
+        return INTERRUPTED
+    return STATUSES.get(status, (status, status))
 
 
 def ending(status: str, dev_score: float | None = None, test_score: float | None = None,
