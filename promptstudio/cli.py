@@ -24,6 +24,7 @@ from promptstudio.metrics import METRICS
 from promptstudio.optimize import estimate, events, gate, runner, selection
 from promptstudio.optimize.budget import LIMITS, Budget
 from promptstudio.optimize.context import RunControl
+from promptstudio.optimize.describe import clip
 from promptstudio.optimize.method import methods as method_names
 from promptstudio.optimize.proposal import propose
 from promptstudio.optimize.selection import Choice
@@ -111,7 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(note)
         for text, splits in list(overlaps.items())[:20]:
-            print(f"  {', '.join(splits):<16} {_clip(text, 70)}")
+            print(f"  {', '.join(splits):<16} {clip(text, 70)}")
         if len(overlaps) > 20:
             print(f"  … and {len(overlaps) - 20} more")
     return 1 if overlaps else 0
@@ -142,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for evaluation in result.evaluations:
             example = examples[evaluation.example_id]
             print(f"{evaluation.example_id:>6}  {evaluation.score:5.2f}  "
-                  f"{_clip(evaluation.answer, 30):<30}  {_clip(example.output, 30)}")
+                  f"{clip(evaluation.answer, 30):<30}  {clip(example.output, 30)}")
     summary = {
         "accuracy": round(result.score, 4), "n": result.n,
         "llm_calls": stats["calls"], "cached_calls": stats["cached_calls"],
@@ -279,7 +280,7 @@ class RunReporter:
         elif isinstance(event, events.StepStarted):
             say(f"Step {event.step}/{event.steps}: {event.title}")
         elif isinstance(event, events.BestChanged):
-            say(f"  best so far ({event.split} {event.score:.2f}): {_clip(event.instruction, 70)}")
+            say(f"  best so far ({event.split} {event.score:.2f}): {clip(event.instruction, 70)}")
         elif isinstance(event, events.Message):
             say(f"  {event.text}")
         elif isinstance(event, events.Progress) and event.projected_calls:
@@ -424,7 +425,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         method = runner.run_label(row["method"], row["then"], row["turns"])
         earlier = "" if row["current_settings"] else " (scored under earlier settings)"
         print(f"{row['id']:>4}  {method:<12} {row['status']:<10} "
-              f"test {_fmt(row['test_score'])}  {_clip(row['best_instruction'] or '', 60)}"
+              f"test {_fmt(row['test_score'])}  {clip(row['best_instruction'] or '', 60)}"
               f"{earlier}")
     return 0
 
@@ -528,11 +529,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.limit, args.seed, args.json = None, 0, False
     print(f"Scoring {sample.instruction!r} with 3 demonstrations on the bundled model:")
     return cmd_eval(args)
-
-
-def _clip(text: str, width: int) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _add_fields(parser: argparse.ArgumentParser) -> None:

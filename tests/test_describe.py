@@ -46,7 +46,7 @@ def test_every_preset_value_of_a_choice_is_among_its_choices():
 
 def test_presets_are_explained():
     for name in methods():
-        assert set(method_named(name).presets) <= set(describe.PRESETS)
+        assert set(method_named(name).presets) <= set(describe.PRESET_TEXTS)
 
 
 def test_an_unknown_setting_still_gets_a_label():

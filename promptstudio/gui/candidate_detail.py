@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from promptstudio import diffing, reports, workflows
 from promptstudio.gui import messages
 from promptstudio.gui.state import AppState
+from promptstudio.optimize.describe import clip
 from promptstudio.reports import AnswerRow, CandidateResult
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate
@@ -235,7 +236,7 @@ class CandidateDetail(QWidget):
         prompt_note = QLabel("This is the whole prompt the model reads; {input} marks where "
                              "each example's input goes.")
         prompt_note.setWordWrap(True)
-        muted(prompt_note)
+        set_muted(prompt_note)
         prompt_tab = QWidget()
         prompt_layout = QVBoxLayout(prompt_tab)
         prompt_layout.addWidget(prompt_note)
@@ -316,7 +317,7 @@ class CandidateDetail(QWidget):
                        "it in full: what changed from the prompt it came from, how it was "
                        "made, and the model's answers.")
         empty.setObjectName("detailEmpty")
-        muted(empty)
+        set_muted(empty)
         empty.setWordWrap(True)
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -463,7 +464,8 @@ class CandidateDetail(QWidget):
         if not messages.ask(
                 self, "Use as starting prompt",
                 f"Make prompt #{candidate.id}'s instruction the project's starting "
-                f"instruction?\n\nIt replaces “{_clip(current)}”. Runs you start from now on "
+                f"instruction?\n\nIt replaces “{clip(current, 80) or '(empty)'}”. Runs you "
+                "start from now on "
                 "begin from it. (Each run picks its own examples to show the model.)",
                 yes="Use it", no="Cancel"):
             return
@@ -501,11 +503,6 @@ class CandidateDetail(QWidget):
         self.chosen_changed.emit()
 
 
-def _clip(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split()) or "(empty)"
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 # -- side by side ------------------------------------------------------------------------
 
 
@@ -525,8 +522,8 @@ class CompareDialog(QDialog):
         self.left_scores, self.right_scores = QLabel(), QLabel()
         for choice in (self.left_choice, self.right_choice):
             for candidate in sorted(self.candidates.values(), key=lambda c: c.id):
-                choice.addItem(f"#{candidate.id} · {_clip(candidate.instruction, 60)}",
-                               candidate.id)
+                text = clip(candidate.instruction, 60) or "(empty)"
+                choice.addItem(f"#{candidate.id} · {text}", candidate.id)
             choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             choice.setMinimumContentsLength(30)
         for view in (self.left_view, self.right_view):
@@ -593,7 +590,7 @@ class CompareDialog(QDialog):
         self.diff_view.setHtml(_page(diffing.to_html(spans)))
 
 
-def muted(widget: QWidget) -> None:
+def set_muted(widget: QWidget) -> None:
     """Grey text for notes that explain rather than inform."""
     palette = widget.palette()
     palette.setColor(QPalette.ColorRole.WindowText,

@@ -122,7 +122,7 @@ class RunPage(QWidget):
         state.runs.event.connect(self._queue_event)
         state.runs.ended.connect(self._run_ended)
         state.runs.failed.connect(self._run_failed)
-        self.preset_hint.setText(describe.PRESETS[self.preset])
+        self.preset_hint.setText(describe.PRESET_TEXTS[self.preset])
         self.method_list.setCurrentRow(0)
         self._project_changed()
 
@@ -428,7 +428,7 @@ class RunPage(QWidget):
     def _preset_chosen(self, _button=None, checked: bool = True) -> None:
         if not checked:
             return
-        self.preset_hint.setText(describe.PRESETS[self.preset])
+        self.preset_hint.setText(describe.PRESET_TEXTS[self.preset])
         self.params.show_method(self.method, self.preset)
         self._schedule_plan()
 

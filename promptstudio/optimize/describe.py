@@ -11,7 +11,7 @@ from __future__ import annotations
 from promptstudio.optimize import events
 from promptstudio.optimize.method import method_title, operation
 
-PRESETS = {
+PRESET_TEXTS = {
     "quick": "Quick: a small search that finishes in minutes on the bundled model. Good for "
              "a first try.",
     "standard": "Standard: a larger search, usually a quarter of an hour to an hour on the "
@@ -19,6 +19,7 @@ PRESETS = {
     "thorough": "Thorough: close to the paper's own settings. Can take hours; best with a "
                 "fast model.",
 }
+"""Each preset (`runner.PRESETS`) in a sentence, for the Run page."""
 
 SPLIT_NAMES = {"train": "training", "dev": "dev", "test": "test"}
 

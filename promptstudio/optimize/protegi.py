@@ -216,7 +216,7 @@ class ProTeGi(Method):
         reply = ctx.ask(prompt, temperature=OPTIMIZER_TEMPERATURE,
                         max_tokens=REASON_TOKENS * REASONS_PER_GROUP,
                         stop=("<END>",) if REASONS_PER_GROUP == 1 else (), key=key)[0]
-        reasons = [clip(_TAGS.sub(" ", piece)) for piece in tagged(reply)]
+        reasons = [clip_reason(_TAGS.sub(" ", piece)) for piece in tagged(reply)]
         return [r for r in dict.fromkeys(reasons) if any(ch.isalnum() for ch in r)
                 ][:REASONS_PER_GROUP]
 
@@ -304,7 +304,7 @@ def describe_errors(errors: Sequence[tuple[Example, Evaluation]]) -> str:
         for number, (example, evaluation) in enumerate(errors, start=1))
 
 
-def clip(text: str, limit: int = MAX_REASON_CHARS) -> str:
+def clip_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """One line of at most `limit` characters, cut at a word: a rambling reason would
     crowd the edit request out of a small model's context."""
     text = " ".join(text.split())
