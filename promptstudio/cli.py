@@ -365,22 +365,18 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         for warning in warnings:
             say(f"Note: {warning}")
 
-        def plan(cost: estimate.CallCost | None = None) -> runner.Plan:
-            return runner.plan(project, method, preset=preset, overrides=overrides,
-                               then=then, turns=args.turns, cost=cost,
-                               gate_max_words=args.max_instruction_words)
-
-        run_plan = plan()  # refuses bad settings before the model is loaded and timed
+        settings = {"preset": preset, "overrides": overrides, "then": then,
+                    "turns": args.turns, "gate_max_words": args.max_instruction_words}
+        runner.plan(project, method, **settings)  # bad settings: refused before loading
         task = make_backend(project.settings.task_model)
-        if isinstance(task, LocalBackend):
-            run_plan = plan(estimate.call_cost(project, task.throughput()))
-        budget = Budget(args.max_calls, args.max_tokens, args.minutes)
-        run_plan = run_plan.within(budget)
+        cost = (estimate.call_cost(project, task.throughput())
+                if isinstance(task, LocalBackend) else None)
+        run_plan, run = runner.new_run(
+            project, method, **settings, seed=args.seed, cost=cost,
+            budget=Budget(args.max_calls, args.max_tokens, args.minutes))
         if not args.json:
             say(f"Plan: {runner.run_label(method, then, args.turns)} ({preset}), "
                 f"{run_plan.describe()}.")
-        run = runner.create_run(project, run_plan, preset=preset, seed=args.seed,
-                                budget=budget)
         return _run_to_end(project, run.id, args, task)
     finally:
         project.close()

@@ -201,11 +201,9 @@ class RunController(QObject):
               budget: Budget | None = None) -> int:
         """Create a run and start it. Returns the run's id."""
         project = self._project()
-        budget = budget or Budget()
-        run_plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
-                               turns=turns).within(budget)
         check_models(project)  # a missing file fails before the run exists
-        run = runner.create_run(project, run_plan, preset=preset, seed=seed, budget=budget)
+        _, run = runner.new_run(project, method, preset=preset, overrides=overrides,
+                                then=then, turns=turns, seed=seed, budget=budget)
         self.state.candidates_changed.emit()
         self.resume(run.id)
         return run.id

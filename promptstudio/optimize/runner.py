@@ -292,6 +292,19 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 
+def new_run(project: Project, method: str, *, preset: str = "quick",
+            overrides: dict | None = None, then: str | None = None, turns: int = 1,
+            seed: int = 0, budget: Budget | None = None, cost: CallCost | None = None,
+            gate_max_words: int | None = None) -> tuple[Plan, Run]:
+    """Plan a run within the user's limits and create it, ready to `execute`: the one way
+    the Run page and `optimize` start a run. `cost`: the machine's measured rates, when
+    known, for the time estimate."""
+    budget = budget or Budget()
+    run_plan = plan(project, method, preset=preset, overrides=overrides, then=then,
+                    turns=turns, cost=cost, gate_max_words=gate_max_words).within(budget)
+    return run_plan, create_run(project, run_plan, preset=preset, seed=seed, budget=budget)
+
+
 def limit_problem(budget: Budget, needed: int) -> str:
     """Why a call limit cannot hold a run whose final choice takes up to `needed` calls;
     "" when it can."""
