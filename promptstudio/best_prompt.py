@@ -29,7 +29,7 @@ from promptstudio.llm.base import model_name
 from promptstudio.optimize.method import method_title
 from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import Project
-from promptstudio.store.records import Candidate, Run
+from promptstudio.store.records import Candidate, Run, Scoring
 
 MARKED, RUN_PICK, OLD_SCORING, OTHER_MODEL, BEST_SCORE = (
     "marked", "run", "earlier settings", "other model", "score")
@@ -70,27 +70,28 @@ class BestPrompt:
 
 def best_prompt(project: Project) -> BestPrompt | None:
     """The project's best prompt by the rule above; None before anything was scored."""
-    current = project.scoring().key
+    current = project.scoring()
     marked = project.chosen_candidate()
     if marked is not None:
-        return _scored(project, marked, MARKED, "You marked it as the best prompt.", current)
+        return _scored(project, marked, MARKED, "You marked it as the best prompt.",
+                       current.key)
     finished = [r for r in project.runs()
                 if r.status == "finished" and r.best_candidate_id is not None]
     on_model = [r for r in finished if r.task_model == project.settings.task_model]
-    now = [r for r in on_model if r.scoring == current]
+    now = [r for r in on_model if r.scoring == current.key]
     if now:
         run = max(now, key=lambda r: (_pick_dev(project, r), r.id))
-        return _run_pick(project, run, RUN_PICK)
+        return _run_pick(project, run, RUN_PICK, current)
     if on_model:
-        return _run_pick(project, on_model[-1], OLD_SCORING)
+        return _run_pick(project, on_model[-1], OLD_SCORING, current)
     if finished:
-        return _run_pick(project, finished[-1], OTHER_MODEL)
+        return _run_pick(project, finished[-1], OTHER_MODEL, current)
     for split in SCORED_SPLITS:
-        candidate = project.best_candidate(split, current)
+        candidate = project.best_candidate(split, current.key)
         if candidate is not None:
             why = (f"No run has finished yet; it has the best mean {split} score of the "
                    "prompts scored so far.")
-            return _scored(project, candidate, BEST_SCORE, why, current)
+            return _scored(project, candidate, BEST_SCORE, why, current.key)
     return None
 
 
@@ -102,7 +103,7 @@ def _scored(project: Project, candidate: Candidate, source: str, why: str, curre
                       scoring=scoring, current=scoring in (None, current))
 
 
-def _run_pick(project: Project, run: Run, source: str) -> BestPrompt:
+def _run_pick(project: Project, run: Run, source: str, current: Scoring) -> BestPrompt:
     candidate = project.candidate(run.best_candidate_id)
     choice = Choice.from_json(run.choice) if run.choice else None
     model = run.task_model_id or (choice.model if choice else None)
@@ -111,24 +112,20 @@ def _run_pick(project: Project, run: Run, source: str) -> BestPrompt:
     if choice is not None:
         why += " " + choice.reason
     if source == OLD_SCORING:
-        why += " " + earlier_scoring_note(project, run)
+        why += " " + scoring_notice(project, [run], current)
     if source == OTHER_MODEL:
         why += (f" That run was on {model_name(model)}, not on the task model chosen now; "
                 "re-tune it for the new model (Models page).")
     return BestPrompt(candidate, source, why, model,
                       prompt_scores(project, candidate, model, run.scoring), run,
-                      scoring=run.scoring, current=run.scoring == project.scoring().key)
+                      scoring=run.scoring, current=run.scoring == current.key)
 
 
-def earlier_scoring_note(project: Project, run: Run) -> str:
-    """Why a run's scores are not the current ones, in plain words; "" when they are."""
-    return scoring_notice(project, [run])
-
-
-def scoring_notice(project: Project, runs: list[Run]) -> str:
+def scoring_notice(project: Project, runs: list[Run], current: Scoring | None = None) -> str:
     """What to know about runs that scored their prompts under earlier settings than the
-    project's (a template, metric or labels changed since); "" when none did."""
-    current = project.scoring()
+    project's `current` ones (a template, metric or labels changed since); "" when none
+    did."""
+    current = current or project.scoring()
     earlier = [r for r in runs if r.scoring is not None and r.scoring != current.key]
     if not earlier:
         return ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from promptstudio.best_prompt import scored_under
+from promptstudio.best_prompt import prompt_scores, scored_under
 from promptstudio.evaluation import scoring_changes
 from promptstudio.llm.base import model_name
 from promptstudio.optimize import describe, method
@@ -351,16 +351,14 @@ def other_scores(project: Project, candidate_id: int) -> list[str]:
     shown for it, one line each: "dev 0.45 on gemma-3-270m under earlier settings (before
     the template changed)"."""
     current = project.scoring()
-    shown = scored_under(project, project.candidate(candidate_id), current.key)
+    candidate = project.candidate(candidate_id)
+    shown = scored_under(project, candidate, current.key)
     lines = []
     for model, key in sorted(project.scored_under(candidate_id)):
         if (model, key) == shown:
             continue
-        parts = []
-        for split in ("dev", "test", "train"):
-            mean, count = project.mean_score(candidate_id, split, model=model, scoring=key)
-            if count:
-                parts.append(f"{split} {mean:.2f} ({count} rows)")
+        parts = [f"{split} {mean:.2f} ({count} rows)" for split, (mean, count)
+                 in prompt_scores(project, candidate, model, key).items()]
         if key == current.key:
             where = "under the current settings"
         else:
