@@ -151,7 +151,8 @@ def test_the_real_task_model_finds_nonsense_unlikely(workspace, local_backend):
     project = data_project(workspace, task="plurals", instruction="Write the plural of the word.")
     run = start_run(project, "ape")
     ctx = RunContext(project, run, local_backend, local_backend, budget=Budget(),
-                     start=runner.starting_candidate(project, run))
+                     start=runner.starting_candidate(project, run,
+                                                     runner.run_scoring(project, run)))
     assert ctx.gate.check("Give the plural of the word.") is None
     for nonsense in ("Zorb the plimp of the wug.", "Qxv blorp zint wekk."):
         assert ctx.gate.check(nonsense).rule == gate.PERPLEXITY
@@ -171,5 +172,6 @@ def test_a_run_can_set_the_cap_on_instruction_length(workspace):
             == run.params["max_words"], "PE2's own max_words is untouched"
         ctx = RunContext(project, run, ScriptedModel(lambda i, w: w, lambda p, c: ""),
                          ScriptedModel(lambda i, w: w, lambda p, c: ""), budget=Budget(),
-                         start=runner.starting_candidate(project, run))
+                         start=runner.starting_candidate(project, run,
+                                                     runner.run_scoring(project, run)))
         assert ctx.gate.word_limit == expected

@@ -340,7 +340,7 @@ def again_note(project: Project, run: Run) -> str:
         changed.append("the task model")
     if settings.optimizer_model != run.optimizer_model:
         changed.append("the optimizer model")
-    start = next((c for c in project.candidates(run.id) if c.operation == "start"), None)
+    start = run_start(project, run.id)
     if start is not None and start.instruction != (settings.instruction or start.instruction):
         changed.append("your instruction")
     if run.scoring is not None and run.scoring != project.scoring().key:
@@ -378,19 +378,23 @@ def check_run_model(project: Project, run: Run, task_backend: Backend) -> None:
             "started on back where it was, or start a new run.")
 
 
-def starting_candidate(project: Project, run: Run) -> Candidate:
-    """The project's instruction with its default demonstrations, drawn with the run's
-    seed; once a run has its start, the run keeps it, whatever the project's instruction
-    has become since."""
+def run_start(project: Project, run_id: int) -> Candidate | None:
+    """The starting prompt a run made for itself, once it has one."""
+    return next((c for c in project.candidates(run_id) if c.operation == "start"), None)
+
+
+def starting_candidate(project: Project, run: Run, scoring: Scoring) -> Candidate:
+    """The project's instruction with its default demonstrations (when the run's template
+    shows any), drawn with the run's seed; once a run has its start, the run keeps it,
+    whatever the project's instruction has become since."""
     import random
 
-    own = next((c for c in project.candidates(run.id) if c.operation == "start"), None)
+    own = run_start(project, run.id)
     if own is not None:
         return own
     settings = project.settings
-    template = project.scoring_named(run.scoring).template if run.scoring else settings.template
     demo_ids: Sequence[int] = ()
-    if "{demos}" in template:
+    if "{demos}" in scoring.template:
         train = [e.id for e in project.examples("train")]
         demo_ids = sorted(random.Random(run.seed).sample(train, min(DEFAULT_DEMOS, len(train))))
     instruction = settings.instruction or "Answer the input."
@@ -412,7 +416,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     check_run_model(project, run, task_backend)
     project.update_run(run_id, status="running", started=now(), error=None)
     run = project.run(run_id)
-    start = starting_candidate(project, run)
+    start = starting_candidate(project, run, scoring)
     ctx = RunContext(project, run, task_backend, optimizer_backend,
                      budget=Budget.from_dict(run.budget), control=control, listener=listener,
                      start=start, projected_calls=int(run.params.get("projected_calls", 0)),
