@@ -185,7 +185,7 @@ def _into(project: Project | None, imported: ImportResult, split: str | None, se
     """The rows to add to `project`, with their splits: without those it holds already
     (the same input and output, in any split) unless `allow_duplicates`; and how many were
     left out, and how many of those added have an input it holds in another split."""
-    rows, already, elsewhere = list(imported.rows), 0, 0
+    rows, already = list(imported.rows), 0
     held: dict[str, set[str]] = {}
     if project is not None:
         pairs = set()
@@ -305,21 +305,7 @@ class ProjectOverview:
 def project_overviews(workspace: Workspace) -> tuple[list[ProjectOverview], list[Unreadable]]:
     """Every project of the workspace, with its best mean score on dev, else on test; and
     the files that could not be opened, each with the reason."""
-    summaries, unreadable = workspace.scan()
-    found = []
-    for summary in summaries:
-        try:
-            project = Project.open(summary.path)
-        except Exception as exc:  # changed since the scan: said, not fatal
-            unreadable.append(Unreadable(summary.path, str(exc)))
-            continue
-        try:
-            found.append(overview_of(project))
-        except Exception as exc:  # a file damaged where the scan does not look
-            unreadable.append(Unreadable(summary.path, f"it could not be read ({exc})"))
-        finally:
-            project.close()
-    return found, unreadable
+    return workspace.scan(overview_of)
 
 
 def unreadable_text(unreadable: Sequence[Unreadable]) -> str:

@@ -41,7 +41,6 @@ from promptstudio.store.schema import (
     current_scoring,
     migrate,
     schema_problem,
-    schema_version,
 )
 
 KILL_AT_CALL = "PROMPTSTUDIO_KILL_AT_CALL"
@@ -97,14 +96,12 @@ class Project:
         project = cls(path)
         try:
             migrate(project.conn)
-            if project.db["project"].count == 0:
-                raise ProjectError(f"{path} is a database but holds no PromptStudio project.")
         except sqlite3.DatabaseError as exc:
             project.close()
             raise ProjectError(
                 f"{path} is not a PromptStudio project file ({exc})."
             ) from exc
-        except (SchemaError, ProjectError):
+        except ProjectError:
             project.close()
             raise
         return project
@@ -658,8 +655,6 @@ def file_problem(path: Path) -> str | None:
     except sqlite3.Error as exc:
         return f"it cannot be read ({exc})"
     try:
-        if schema_version(conn) == 0:  # never a project: leave the file as it is
-            return "it is a database but holds no PromptStudio project"
         checked = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if checked != "ok":
             return f"it is damaged (SQLite says: {checked})"

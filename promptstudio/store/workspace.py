@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from promptstudio.paths import workspace_dir
 from promptstudio.store.project import Project, ProjectError
@@ -38,6 +40,14 @@ class Unreadable:
     reason: str
 
 
+def summary(project: Project) -> ProjectSummary:
+    """A project's name, file and size, as `list` shows them."""
+    return ProjectSummary(project.name, project.path, sum(project.split_counts().values()))
+
+
+T = TypeVar("T")
+
+
 class Workspace:
     """Lists, creates, opens, renames, copies and deletes projects in one folder."""
 
@@ -55,9 +65,11 @@ class Workspace:
         """The projects that open; `scan` also names the files that do not."""
         return self.scan()[0]
 
-    def scan(self) -> tuple[list[ProjectSummary], list[Unreadable]]:
-        """Every project file of the folder: those that open, and those that do not, each
-        with the reason. One damaged file never hides the others."""
+    def scan(self, summarize: Callable[[Project], T] = summary
+             ) -> tuple[list[T], list[Unreadable]]:
+        """Every project file of the folder, each opened once: `summarize` of those that
+        open, and those that do not (or cannot be summarized), each with the reason. One
+        damaged file never hides the others."""
         found, unreadable = [], []
         for path in sorted(self.folder.glob("*" + PROJECT_SUFFIX)):
             try:
@@ -66,8 +78,7 @@ class Workspace:
                 unreadable.append(Unreadable(path, _reason(exc)))
                 continue
             try:
-                found.append(ProjectSummary(project.name, path,
-                                            sum(project.split_counts().values())))
+                found.append(summarize(project))
             except Exception as exc:
                 unreadable.append(Unreadable(path, _reason(exc)))
             finally:
