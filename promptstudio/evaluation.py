@@ -251,9 +251,8 @@ class Evaluator:
         with calibration, most likely relative to its bias (`label_bias`)."""
         labels = self.scoring.labels
         before = self.backend.stats.snapshot()
-        all_scores = self.backend.score_batch(
-            [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
-            self.cancel, alone_after)
+        all_scores = self.backend.score_batch(self._label_requests(prompts), self.cancel,
+                                              alone_after)
         after = self.backend.stats.snapshot()
         bias = self.label_bias(candidate) if self.scoring.calibrate else None
         share = len(examples) or 1
@@ -275,6 +274,11 @@ class Evaluator:
             ))
         return evaluations
 
+    def _label_requests(self, prompts: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """Each prompt with every label as its continuation, to be scored."""
+        return [(p, [label_continuation(p, label) for label in self.scoring.labels])
+                for p in prompts]
+
     def label_bias(self, candidate: Candidate) -> list[float]:
         """How likely the model finds each label under this candidate's prompt with no
         content at all: the mean, over `CONTENT_FREE` inputs, of the labels' probabilities
@@ -283,10 +287,9 @@ class Evaluator:
             template, demos = self.template_for(candidate), self.demos(candidate)
             prompts = [template.render(candidate.instruction, demos, text)
                        for text in CONTENT_FREE]
-            labels = self.scoring.labels
             scored = self.backend.score_batch(
-                [(p, [label_continuation(p, label) for label in labels]) for p in prompts],
-                self.cancel, len(template.prefix(candidate.instruction, demos)))
+                self._label_requests(prompts), self.cancel,
+                len(template.prefix(candidate.instruction, demos)))
             shares = [softmax([s.mean_logprob for s in scores]) for scores in scored]
             self._bias[candidate.id] = [sum(column) / len(shares) for column in zip(*shares)]
         return self._bias[candidate.id]
