@@ -53,6 +53,7 @@ from promptstudio.dataio import Row
 from promptstudio.gui import messages
 from promptstudio.gui.examples_model import COLUMNS, ExamplesModel
 from promptstudio.gui.import_dialog import SPLITS_EXPLAINED, ImportDialog
+from promptstudio.gui.params_form import notice_label
 from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
 from promptstudio.gui.template_editor import PROBLEM_RED, FinishingTextEdit, TemplateEditor
@@ -91,11 +92,8 @@ class TaskDataPage(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([420, 620])
         self.splitter = splitter
-        self.lock_note = QLabel("A run is going: the task and its rows are locked until it "
-                                "ends.")
-        self.lock_note.setObjectName("lockNote")
-        self.lock_note.setStyleSheet("padding: 4px 8px; background: #fff4d6; color: #5c4400;")
-        self.lock_note.hide()
+        self.lock_note = notice_label("lockNote", "A run is going: the task and its rows are "
+                                                  "locked until it ends.")
         self.no_project = QLabel("No project is open.\n\nChoose one in the list on the left, "
                                  "or create one with New….")
         self.no_project.setObjectName("noProjectOpen")
@@ -283,12 +281,7 @@ class TaskDataPage(QWidget):
         layout.addWidget(toolbar)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.counts_label)
-        self.overlap_note = QLabel()
-        self.overlap_note.setObjectName("overlapNote")
-        self.overlap_note.setWordWrap(True)
-        self.overlap_note.setStyleSheet("padding: 4px 8px; background: #fff4d6; "
-                                        "color: #5c4400;")
-        self.overlap_note.hide()
+        self.overlap_note = notice_label("overlapNote")
         layout.addWidget(self.overlap_note)
         layout.addWidget(self.import_report)
         return panel

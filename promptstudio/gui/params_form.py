@@ -29,6 +29,17 @@ from promptstudio.optimize.method import Method, Setting, setting
 LARGEST = 10_000_000
 
 
+def notice_label(object_name: str, text: str = "") -> QLabel:
+    """A banner that asks for attention (a run locks the page; scores are from earlier
+    settings): wrapped, on a pale yellow band, hidden until there is something to say."""
+    label = QLabel(text)
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setStyleSheet("padding: 4px 8px; background: #fff4d6; color: #5c4400;")
+    label.hide()
+    return label
+
+
 def hint_label(text: str = "") -> QLabel:
     """Secondary text: smaller, in the palette's placeholder colour, wrapped."""
     label = QLabel(text)

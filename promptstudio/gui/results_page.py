@@ -55,6 +55,7 @@ from promptstudio.gui.candidates_model import (
     CandidatesFilter,
     CandidatesModel,
 )
+from promptstudio.gui.params_form import notice_label
 from promptstudio.gui.state import AppState
 from promptstudio.gui.trajectory_plot import TrajectoryPlot, run_color
 from promptstudio.optimize import runner
@@ -206,12 +207,7 @@ class ResultsPage(QWidget):
         self.export_report_button.setToolTip("Save every prompt of the ticked runs as a "
                                              "spreadsheet (CSV), or the plot as a picture.")
         self.export_report_button.clicked.connect(self.export_report)
-        self.scoring_note = QLabel()
-        self.scoring_note.setObjectName("scoringNote")
-        self.scoring_note.setWordWrap(True)
-        self.scoring_note.setStyleSheet("padding: 4px 8px; background: #fff4d6; "
-                                        "color: #5c4400;")
-        self.scoring_note.hide()
+        self.scoring_note = notice_label("scoringNote")
         header = QHBoxLayout()
         header.addWidget(self.summary, 1)
         header.addWidget(self.export_prompt_button, 0, Qt.AlignmentFlag.AlignTop)
