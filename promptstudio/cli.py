@@ -210,6 +210,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             "best_dev_score": best.score("dev") if best else None,
             "best_test_score": best.score("test") if best else None,
             "scored_on": model_name(best.model) if best and best.model else None,
+            "scored_under_current_settings": best.current if best else None,
             "why_best": best.why if best else None,
         }
     finally:

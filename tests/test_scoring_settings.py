@@ -173,6 +173,10 @@ def test_the_best_prompt_says_when_its_run_scored_under_earlier_settings(workspa
     project.close()
     assert cli.main(["--workspace", str(workspace.folder), "runs", "letters"]) == 0
     assert "(scored under earlier settings)" in capsys.readouterr().out
+    assert cli.main(["--workspace", str(workspace.folder), "show", "letters", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["scored_under_current_settings"] is False
+    assert "before the template changed" in shown["why_best"]
 
 
 def test_a_run_resumes_under_its_own_settings_instruction_and_model(workspace) -> None:
