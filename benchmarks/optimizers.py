@@ -39,14 +39,14 @@ sys.path.insert(0, str(REPO))
 from promptstudio.dataio import Row  # noqa: E402
 from promptstudio.llm.config import ModelConfig  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
-from promptstudio.optimize import estimate, runner  # noqa: E402
+from promptstudio.optimize import estimate, runner, writing  # noqa: E402
 from promptstudio.optimize.budget import Budget  # noqa: E402
 from promptstudio.optimize.events import (  # noqa: E402
     CandidateCreated,
     CandidateRejected,
     Event,
 )
-from promptstudio.optimize.method import methods  # noqa: E402
+from promptstudio.optimize.method import method_named, methods  # noqa: E402
 from promptstudio.optimize.proposal import propose  # noqa: E402
 from promptstudio.store.records import ProjectSettings  # noqa: E402
 from promptstudio.store.workspace import Workspace  # noqa: E402
@@ -113,10 +113,19 @@ def make_project(workspace: Workspace, folder: Path, task: str, method: str, arg
     return project
 
 
+def label(method: str, then: str | None, args) -> str:
+    """A row's method: the run's label, with "/base" where an instruction method wrote
+    with the base-model meta-prompts (rows without it wrote with the papers')."""
+    writes = method_named(method).meta_prompts or (then and method_named(then).meta_prompts)
+    suffix = "/base" if args.writer == writing.BASE and writes else ""
+    return runner.run_label(method, then, args.turns) + suffix
+
+
 def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     project = make_project(workspace, folder, task, method, args)
     plan = runner.plan(project, method, preset=args.preset, then=then, turns=args.turns,
-                       cost=estimate.call_cost(project, backend.throughput()))
+                       cost=estimate.call_cost(project, backend.throughput()),
+                       writer=args.writer)
     run = runner.create_run(project, plan, preset=args.preset, seed=args.seed, budget=Budget())
     rejected_examples: list[str] = []
     set_aside: Counter[str] = Counter()
@@ -137,7 +146,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     minutes = (time.perf_counter() - started) / 60
     choice = outcome.choice
     row = {
-        "task": task, "method": runner.run_label(method, then, args.turns),
+        "task": task, "method": label(method, then, args), "writer": plan.writer,
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
@@ -270,6 +279,9 @@ def main() -> int:
     parser.add_argument("--then", default=None, choices=[None, "demos"])
     parser.add_argument("--turns", type=int, default=1,
                         help="with --then: how many times the method and demos take turns")
+    parser.add_argument("--writer", choices=writing.WRITERS, default=writing.PAPER,
+                        help="the meta-prompts instruction methods write with (rows of "
+                             "'base' runs are labelled method/base)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=100)
     parser.add_argument("--dev", type=int, default=20)
@@ -293,7 +305,7 @@ def main() -> int:
     done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
         for method, then in chosen:
-            if (task, runner.run_label(method, then, args.turns)) in done:
+            if (task, label(method, then, args)) in done:
                 continue
             row = run_one(workspace, folder, task, method, then, backend, args)
             print(json.dumps(row), file=sys.stderr, flush=True)

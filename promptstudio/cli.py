@@ -21,7 +21,7 @@ from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec
 from promptstudio.llm.gguf import inspect_gguf
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS
-from promptstudio.optimize import estimate, events, gate, runner, selection
+from promptstudio.optimize import estimate, events, gate, runner, selection, writing
 from promptstudio.optimize.budget import LIMITS, Budget
 from promptstudio.optimize.context import RunControl
 from promptstudio.optimize.describe import clip
@@ -321,6 +321,7 @@ def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> in
         run = project.run(run_id)
         print(json.dumps({"method": run.method, "then": run.params.get("then"),
                           "turns": int(run.params.get("turns") or 1), "preset": run.preset,
+                          "writer": run.params.get("writer") or writing.PAPER,
                           **outcome.as_json(project)}))
         return 0
     best = outcome.best
@@ -367,7 +368,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             say(f"Note: {warning}")
 
         settings = {"preset": preset, "overrides": overrides, "then": then,
-                    "turns": args.turns, "gate_max_words": args.max_instruction_words}
+                    "turns": args.turns, "gate_max_words": args.max_instruction_words,
+                    "writer": args.writer}
         runner.plan(project, method, **settings)  # bad settings: refused before loading
         task = make_backend(project.settings.task_model)
         cost = (estimate.call_cost(project, task.throughput())
@@ -406,6 +408,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             dev = choice.score(best.id, "dev") if choice and best else None
             rows.append({"id": run.id, "method": run.method, "then": run.params.get("then"),
                          "turns": int(run.params.get("turns") or 1), "preset": run.preset,
+                         "writer": run.params.get("writer") or writing.PAPER,
                          "status": run.status, "seed": run.seed, "dev_score": dev,
                          "test_score": test, "llm_calls": run.llm_calls,
                          "best_instruction": best.instruction if best else None,
@@ -635,6 +638,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="change one of the method's settings (repeatable)")
     opt.add_argument("--max-instruction-words", type=int, default=None,
                      help="the longest instruction a model may write, in words (default 40)")
+    opt.add_argument("--writer", choices=writing.WRITERS, default=None,
+                     help="how to ask the optimizer model for prompts: 'base' continues "
+                          "worked examples, 'paper' asks as the papers do (default: 'base' "
+                          "for a model file without a chat template, else 'paper')")
     opt.add_argument("--max-calls", type=int, default=None, help=LIMITS["max_calls"])
     opt.add_argument("--max-tokens", type=int, default=None, help=LIMITS["max_tokens"])
     opt.add_argument("--minutes", type=float, default=None, help=LIMITS["max_minutes"])

@@ -4,9 +4,11 @@ both the task model and the optimizer model, and runs that are interrupted and r
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
+from pathlib import Path
 
-from scripted import ScriptedBackend
+from scripted import ScriptedBackend, base_variant, meta_prompt_of
 
 from promptstudio.dataio import Row
 from promptstudio.optimize import runner
@@ -58,9 +60,11 @@ class ScriptedModel(ScriptedBackend):
 
 def start_run(project, method: str, preset: str = "quick", seed: int = 0,
               overrides: dict | None = None, budget: Budget | None = None,
-              then: str | None = None, turns: int = 1):
+              then: str | None = None, turns: int = 1, writer: str = "paper"):
+    """A run ready to execute. The scripted optimizer models answer the papers'
+    meta-prompts unless a test says otherwise (`writer`)."""
     plan = runner.plan(project, method, preset=preset, overrides=overrides, then=then,
-                       turns=turns)
+                       turns=turns, writer=writer)
     return runner.create_run(project, plan, preset=preset, seed=seed, budget=budget or Budget())
 
 
@@ -103,14 +107,17 @@ def letters_task(instruction: str, word: str) -> str:
 
 
 def letters_optimizer(prompt: str, call: int) -> str:
-    """ProTeGi's optimizer model: a reason, an edit that fixes it (a half-right prompt
-    first, then a right one), a paraphrase."""
-    if "reason(s) why the prompt" in prompt:
-        return "<START>It never says that a letter is wanted.<END>"
-    if "The trouble with the prompt" in prompt:
-        current = prompt.split('The prompt I have now is:\n"', 1)[1].split('"\n', 1)[0]
-        return f"<START>{EDITS[1] if current == 'Answer.' else EDITS[0]}<END>"
-    instruction = prompt.split("Instruction: ", 1)[1].split("\n", 1)[0]
+    """ProTeGi's optimizer model, for the papers' meta-prompts and for those a base model
+    continues: a reason, an edit that fixes it (a half-right prompt first, then a right
+    one), a paraphrase."""
+    name = meta_prompt_of(prompt)
+    tagged = "{}" if base_variant(name) else "<START>{}<END>"
+    if name in ("protegi_gradient", "protegi_gradient_base"):
+        return tagged.format("It never says that a letter is wanted.")
+    if name in ("protegi_edit", "protegi_edit_base"):
+        current = re.findall(r'(?:Prompt: |now is:\n)"(.*?)"\n', prompt)[-1]
+        return tagged.format(EDITS[1] if current == "Answer." else EDITS[0])
+    instruction = prompt.rsplit("Instruction: ", 1)[1].split("\n", 1)[0]
     return f"{instruction.rstrip('.')}, please."
 
 
@@ -123,3 +130,16 @@ def scripted_run(workspace, name: str = "letters", method: str = "protegi",
     outcome = runner.execute(project, run.id, model, model, listener=listener)
     assert outcome.status == "finished"
     return project, run.id
+
+
+def gguf_header(path: Path, metadata: dict[str, str], size: int) -> Path:
+    """A GGUF file with string metadata and no tensors, padded (sparsely) to `size`."""
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    body = b"".join(text(k) + struct.pack("<I", 8) + text(v) for k, v in metadata.items())
+    with path.open("wb") as handle:
+        handle.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)) + body)
+        handle.truncate(size)
+    return path

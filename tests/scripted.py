@@ -6,6 +6,7 @@ conftest.py, and `from scripted import ...` would find the wrong one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from promptstudio.llm.base import (
@@ -15,6 +16,7 @@ from promptstudio.llm.base import (
     Generation,
     GenerationParams,
 )
+from promptstudio.optimize import meta_prompts
 
 
 class ScriptedBackend(Backend):
@@ -57,3 +59,25 @@ class ScriptedBackend(Backend):
         return [ContinuationScore(c, self.label_scores.get(c.strip(), -5.0),
                                   self.label_scores.get(c.strip(), -5.0), 1)
                 for c in continuations]
+
+
+def meta_prompt_of(prompt: str) -> str | None:
+    """The meta-prompt `prompt` was filled from, by its fixed text (what lies between its
+    slots, up to a blank): scripted optimizer models match on this, not on wording, so
+    editing a meta-prompt's text breaks no test. Where one meta-prompt holds another (PE2's
+    refinement holds its reasoning), the one that ends the prompt wins. None for a task
+    prompt."""
+    best, rank = None, (-1, 0)
+    for name in meta_prompts.names():
+        text = meta_prompts.default(name).partition("{blank}")[0]
+        pieces = [p.strip() for p in re.split(r"\{\w+\}", text) if p.strip()]
+        if pieces and all(p in prompt for p in pieces):
+            ends = prompt.rfind(pieces[-1]) + len(pieces[-1])
+            if (ends, sum(map(len, pieces))) > rank:
+                best, rank = name, (ends, sum(map(len, pieces)))
+    return best
+
+
+def base_variant(name: str | None) -> bool:
+    """Whether a meta-prompt is one a base model continues (`writing.BASE`)."""
+    return bool(name) and name.endswith("_base")

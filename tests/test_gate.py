@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from optimize_support import ScriptedModel, letters_project, start_run
 
-from promptstudio.optimize import gate, meta_prompts, runner
+from promptstudio.optimize import gate, runner, writing
 from promptstudio.optimize.events import CandidateRejected
 from promptstudio.optimize.gate import Gate
 from promptstudio.parsing import clean_instruction
 
 EXAMPLES = [json.loads(line) for line in
             (Path(__file__).parent / "data" / "gate_examples.jsonl").read_text().splitlines()]
-META_PROMPTS = [meta_prompts.load(name) for name in meta_prompts.names()]
+META_PROMPTS = writing.gate_texts()
 LABELS = ("Instruction", "Input", "Output")
 
 

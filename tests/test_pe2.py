@@ -14,6 +14,7 @@ from optimize_support import (
     search_budget,
     start_run,
 )
+from scripted import meta_prompt_of
 from task_data import data_project
 
 from promptstudio.optimize import runner
@@ -197,15 +198,17 @@ def test_starting_from_the_users_prompt(workspace):
     assert not any(p.startswith("Here are inputs") for p in optimizer_prompts(model))
 
 
-def test_projected_calls_match_a_run(workspace):
+@pytest.mark.parametrize("writer", ["paper", "base"])
+def test_projected_calls_match_a_run(workspace, writer):
     project = letters_project(workspace, instruction=START)
     counter = iter(range(10_000))
 
     def optimizer(prompt: str, call: int) -> str:
-        return "thinking" if "Now the second step" not in prompt else f"Say letter {next(counter)}."
+        refining = meta_prompt_of(prompt) in ("pe2_refine", "pe2_refine_base")
+        return f"Say letter {next(counter)}." if refining else "thinking"
 
     model = ScriptedModel(letter_task, optimizer)
-    plan = runner.plan(project, "pe2", overrides={"steps": 2, "n": 2, "m": 2})
+    plan = runner.plan(project, "pe2", overrides={"steps": 2, "n": 2, "m": 2}, writer=writer)
     run = runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
     progress = []
     runner.execute(project, run.id, model, model,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import struct
-from pathlib import Path
-
-from optimize_support import letters_project
+from optimize_support import gguf_header, letters_project
 
 from promptstudio.llm.config import ModelConfig
 from promptstudio.optimize import proposal, runner
@@ -13,19 +10,6 @@ from promptstudio.optimize.proposal import propose, writer_warning
 
 BUNDLED = ModelConfig()
 SERVER = ModelConfig(kind="server", base_url="http://127.0.0.1:8080/v1", model="qwen2.5-7b")
-
-
-def gguf_header(path: Path, metadata: dict[str, str], size: int) -> Path:
-    """A GGUF file with string metadata and no tensors, padded (sparsely) to `size`."""
-    def text(value: str) -> bytes:
-        raw = value.encode()
-        return struct.pack("<Q", len(raw)) + raw
-
-    body = b"".join(text(k) + struct.pack("<I", 8) + text(v) for k, v in metadata.items())
-    with path.open("wb") as handle:
-        handle.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)) + body)
-        handle.truncate(size)
-    return path
 
 
 def test_the_bundled_optimizer_gets_the_measured_proposal():

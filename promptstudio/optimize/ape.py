@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from promptstudio.optimize import bandits, meta_prompts
+from promptstudio.optimize import bandits, meta_prompts, writing
 from promptstudio.optimize.budget import BudgetExhausted
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.method import (
@@ -85,7 +85,8 @@ class APE(Method):
         "mc_per_round": 10,  # 10 rewordings a round is our choice
     }
     order = 1
-    meta_prompts = ("ape_forward", "ape_reverse", "paraphrase")
+    meta_prompts = ("ape_forward", "ape_reverse", "paraphrase", "ape_forward_base",
+                    "paraphrase_base")
     operations: ClassVar[dict[str, Operation]] = {
         "forward": Operation(
             "Guessed from examples (APE)",
@@ -223,13 +224,11 @@ class APE(Method):
             ranked = by_score(ranked, scores)
 
         ctx.finalists = ranked[:FINALISTS]
-        paraphrase = meta_prompts.load("paraphrase", ctx.project)
         for round_ in range(params["mc_rounds"]):
             best = ranked[0]
             ctx.begin_step(steps - params["mc_rounds"] + round_ + 1, steps,
                            f"Rewording the best instruction (round {round_ + 1})")
-            replies = ctx.ask(meta_prompts.fill(paraphrase, instruction=best.instruction).rstrip(),
-                              n=params["mc_per_round"], key=("paraphrase", round_), **SAMPLING)
+            replies = reword(ctx, best, n=params["mc_per_round"], key=("paraphrase", round_))
             variants = [c for reply in replies
                         if (c := proposals.add(reply, "paraphrase", [best])) is not None]
             scores.update({c.id: measure(c, judged_on) for c in variants})
@@ -275,6 +274,16 @@ def propose(ctx: RunContext, params: dict, proposals: Proposals) -> list[Candida
     return pool
 
 
+def reword(ctx: RunContext, instruction: Candidate, *, n: int, key: object) -> list[str]:
+    """n rewordings of an instruction (iterative APE's resampling)."""
+    if ctx.writer == writing.BASE:
+        return writing.continue_lines(ctx, "paraphrase_base", n=n, key=key,
+                                      instruction=instruction.instruction)
+    paraphrase = meta_prompts.load("paraphrase", ctx.project)
+    return ctx.ask(meta_prompts.fill(paraphrase, instruction=instruction.instruction).rstrip(),
+                   n=n, key=key, **SAMPLING)
+
+
 def generation_prompt(ctx: RunContext, params: dict, index: int, demos: Sequence[Example]
                       ) -> tuple[str, str, tuple[str, ...]]:
     """(operation, prompt, stop sequences) for one subsample.
@@ -291,6 +300,8 @@ def generation_prompt(ctx: RunContext, params: dict, index: int, demos: Sequence
         template, operation = params["template"], "template"
     elif mode == "reverse" or (mode == "both" and index % 2 == 1):
         template, operation = meta_prompts.load("ape_reverse", ctx.project), "reverse"
+    elif ctx.writer == writing.BASE:  # worked cases, then the examples, then "Instruction:"
+        template, operation = meta_prompts.load("ape_forward_base", ctx.project), "forward"
     else:
         template, operation = meta_prompts.load("ape_forward", ctx.project), "forward"
     if "{demos}" not in template:

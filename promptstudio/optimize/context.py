@@ -32,7 +32,7 @@ from promptstudio.llm.base import (
     ScoringUnsupported,
 )
 from promptstudio.llm.cache import CachedBackend
-from promptstudio.optimize import gate, meta_prompts
+from promptstudio.optimize import gate, writing
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.events import (
     BestChanged,
@@ -271,6 +271,11 @@ class RunContext:
 
     # -- the optimizer model ----------------------------------------------------------
 
+    @property
+    def writer(self) -> str:
+        """How this run asks its optimizer model to write: `writing.BASE` or `PAPER`."""
+        return str(self.run.params.get("writer") or writing.PAPER)
+
     def ask(self, prompt: str, *, n: int = 1, temperature: float = 1.0,
             max_tokens: int = 200, stop: Sequence[str] = (), key: object = "",
             top_p: float = 1.0, first_line_only: bool = False) -> list[str]:
@@ -327,8 +332,8 @@ class RunContext:
             allowed = [settings.task_description,
                        *(f"{e.input} {e.output}" for e in self._all_train)]
             labels = re.findall(r"(?m)^\s*([A-Za-z][\w ]{0,20}?)\s*:", self.template.text)
-            written = [meta_prompts.load(name, self.project) for name in meta_prompts.names()]
-            self._gate = gate.Gate(self.start.instruction, meta_prompts=written,
+            self._gate = gate.Gate(self.start.instruction,
+                                   meta_prompts=writing.gate_texts(self.project),
                                    allowed=allowed, labels=labels,
                                    max_words=int(self.run.params.get("gate_max_words")
                                                  or gate.MAX_WORDS),

@@ -65,11 +65,14 @@ class Section:
 
 @dataclass(frozen=True)
 class Sizes:
-    """How many examples each split holds, for projecting a run's cost."""
+    """What a run's cost depends on besides its settings, for projecting it: how many
+    examples each split holds, and how the optimizer model is asked to write
+    (`writing.BASE` or `PAPER`)."""
 
     train: int
     dev: int
     test: int
+    writer: str = "paper"
 
 
 class Method:

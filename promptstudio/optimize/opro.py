@@ -21,6 +21,9 @@ Where PromptStudio departs from the paper and its official code:
   instruction's slot, without the demonstrations.
 - Each reply gives one candidate: the first text between <START> and <END>. The meta-prompt
   ends with <START>, so a small model's reply that never repeats the tag still counts.
+- With a base optimizer model (`writing.BASE`) the meta-prompt is the scored list itself,
+  score before instruction, after a worked list from another task, and ends with a score
+  `TARGET_STEP` above the best: the model continues the list with one line.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from promptstudio.evaluation import label_continuation
+from promptstudio.optimize import writing
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
 from promptstudio.optimize.method import (
@@ -49,6 +53,9 @@ POSITIONS = {
     "question_begin": "{demos}Input: {instruction}\n{input}\nOutput:",
 }
 REPLY_TOKENS = 128
+TARGET_STEP = 10
+"""With a base model, the score written before its new instruction: this much above the
+best so far (at most 100), so that it continues the list with a better one."""
 
 
 @register
@@ -68,7 +75,7 @@ class OPRO(Method):
     paper: ClassVar[dict] = {"steps": 200, "per_step": 8, "history": 20, "exemplars": 3,
                              "train_size": 50, "position": "answer_begin"}
     order = 2
-    meta_prompts = ("opro",)
+    meta_prompts = ("opro", "opro_base")
     operations: ClassVar[dict[str, Operation]] = {
         "opro": Operation(
             "Proposed from scores (OPRO)",
@@ -146,20 +153,15 @@ class OPRO(Method):
         subset = ctx.sample(ctx.train, params["train_size"], "opro-train")
         scores = {start.id: ctx.score(start, subset)}
         tried = {start.id: start}
-        meta_prompt = load("opro", ctx.project)
         steps = params["steps"]
         for step in range(1, steps + 1):
             ctx.begin_step(step, steps, "Asking for instructions that beat the best so far")
             shown = sorted(tried.values(), key=lambda c: (-scores[c.id], c.id))
             shown = shown[:params["history"]][::-1]
             exemplars = ctx.sample(subset, params["exemplars"], "opro-exemplars", step)
-            prompt = fill(meta_prompt, history=_history(shown, scores),
-                          exemplars=_exemplars(template, exemplars)).rstrip()
-            replies = ctx.ask(prompt, n=params["per_step"], temperature=1.0,
-                              max_tokens=REPLY_TOKENS, stop=("<END>",), key="propose")
+            texts = _proposals(ctx, params, shown, scores, _exemplars(template, exemplars))
             fresh, repeated, unusable = [], 0, 0
-            for reply in replies:
-                text = first_proposal(reply)
+            for text in texts:
                 cleaned, _ = clean_instruction(text, MAX_INSTRUCTION_CHARS)
                 if cleaned is not None and cleaned in {c.instruction for c in tried.values()}:
                     repeated += 1
@@ -172,12 +174,32 @@ class OPRO(Method):
                     continue
                 tried[candidate.id] = candidate
                 fresh.append(candidate)
-            ctx.log(f"Step {step}: {len(replies)} replies, {len(fresh)} new instructions, "
-                    f"{repeated} repeated, {unusable} unusable.")
+            ctx.log(f"Step {step}: {params['per_step']} replies, {len(fresh)} new instructions, "
+                    f"{params['per_step'] - len(texts) + repeated} repeated, "
+                    f"{unusable} unusable.")
             for candidate in fresh:
                 scores[candidate.id] = ctx.score(candidate, subset)
         ranked = sorted(tried.values(), key=lambda c: (-scores[c.id], c.id))
         ctx.finalists = ranked[:FINALISTS]
+
+
+def _proposals(ctx: RunContext, params: dict, shown: Sequence[Candidate],
+               scores: dict[int, float], exemplars: str) -> list[str]:
+    """The step's new instructions as written, one per reply. A base model continues the
+    scored list after a prefilled score above the best so far; a capable model is asked,
+    and answers between <START> and <END>."""
+    if ctx.writer == writing.BASE:
+        target = min(100, round(100 * max(scores[c.id] for c in shown)) + TARGET_STEP)
+        history = "\n".join(f"Score {round(100 * scores[c.id])}: {c.instruction}"
+                            for c in shown)
+        return writing.continue_lines(ctx, "opro_base", n=params["per_step"], key="propose",
+                                      temperature=1.0, history=history,
+                                      exemplars=exemplars, target=target)
+    prompt = fill(load("opro", ctx.project), history=_history(shown, scores),
+                  exemplars=exemplars).rstrip()
+    replies = ctx.ask(prompt, n=params["per_step"], temperature=1.0,
+                      max_tokens=REPLY_TOKENS, stop=("<END>",), key="propose")
+    return [first_proposal(reply) for reply in replies]
 
 
 def _place_instruction(ctx: RunContext, position: str) -> dict:

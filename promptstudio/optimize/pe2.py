@@ -21,6 +21,9 @@ Where PromptStudio departs from the paper:
 - The momentum summary is written here from the lineage, as word-level edits with score
   changes, rather than by the optimizer model.
 - Induction asks once per starting prompt, each time with its own five examples.
+- With a base optimizer model (`writing.BASE`) the reasoning is one line that continues
+  worked cases, and each refinement one sampled line after them: a 270M base model does
+  not reason step by step, and its long replies drift from the task.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
+from promptstudio.optimize import writing
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
 from promptstudio.optimize.method import (
@@ -65,7 +69,8 @@ class PE2(Method):
     paper: ClassVar[dict] = {"init": "induction", "steps": 3, "n": 4, "m": 4, "batch_size": 2,
                              "step_size": 10, "max_words": 50, "train_size": 50}
     order = 4
-    meta_prompts = ("pe2_induce", "pe2_reason", "pe2_refine")
+    meta_prompts = ("pe2_induce", "pe2_reason", "pe2_refine", "pe2_induce_base",
+                    "pe2_reason_base", "pe2_refine_base")
     operations: ClassVar[dict[str, Operation]] = {
         "induce": Operation(
             "Written from examples (PE2)",
@@ -190,15 +195,20 @@ def _starting_prompts(ctx: RunContext, params: dict) -> list[Candidate]:
         return [ctx.base]
     if params["init"] != "induction":
         raise ValueError(f'PE2 starts from "user" or "induction", not "{params["init"]}".')
-    template = load("pe2_induce", ctx.project)
     induced: dict[int, Candidate] = {}
     for i in range(params["n"]):
         demos = ctx.sample(ctx.train, INDUCTION_DEMOS, "pe2-induce", i)
-        prompt = fill(template, demos=ctx.demos_text(demos), max_words=params["max_words"])
-        reply = ctx.ask(prompt.rstrip(), temperature=0.9, top_p=0.9,
-                        max_tokens=_reply_tokens(params), stop=("<END>",),
-                        key=("induce", i))[0]
-        candidate = ctx.add_candidate(first_proposal(reply), operation="induce",
+        if ctx.writer == writing.BASE:
+            text = next(iter(writing.continue_lines(
+                ctx, "pe2_induce_base", n=1, key=("induce", i), max_tokens=_reply_tokens(params),
+                demos=ctx.demos_text(demos).rstrip() + "\n", max_words=params["max_words"])), "")
+        else:
+            prompt = fill(load("pe2_induce", ctx.project), demos=ctx.demos_text(demos),
+                          max_words=params["max_words"])
+            text = first_proposal(ctx.ask(prompt.rstrip(), temperature=0.9, top_p=0.9,
+                                          max_tokens=_reply_tokens(params), stop=("<END>",),
+                                          key=("induce", i))[0])
+        candidate = ctx.add_candidate(text, operation="induce",
                                       origin="induced from training examples")
         if candidate is not None:
             induced[candidate.id] = candidate
@@ -213,6 +223,36 @@ def _refine(ctx: RunContext, parent: Candidate, failures: Sequence[tuple[Example
             params: dict) -> list[Candidate]:
     """Reason about the failures, then ask for m edited prompts in the same conversation;
     returns the new ones (`known` holds the instructions already tried)."""
+    if ctx.writer == writing.BASE:
+        reasoning, history, texts = _refine_base(ctx, parent, failures, lineage, scores, params)
+    else:
+        reasoning, history, texts = _refine_paper(ctx, parent, failures, lineage, scores,
+                                                  params)
+    momentum = _momentum(lineage, scores)
+    children: list[Candidate] = []
+    repeated = params["m"] - len(texts)
+    for text in texts:
+        cleaned, _ = clean_instruction(text, MAX_INSTRUCTION_CHARS)
+        if cleaned is not None and cleaned in known:
+            repeated += 1
+            continue
+        child = ctx.add_candidate(
+            text, operation="pe2", parents=[parent], origin=reasoning,
+            meta={"history": history, "momentum": momentum, "reasoning": reasoning})
+        if child is not None:
+            known.add(child.instruction)
+            children.append(child)
+    if repeated:
+        ctx.log(f"{repeated} of {params['m']} edits of #{parent.id} repeated a prompt already "
+                "tried.")
+    return children
+
+
+def _refine_paper(ctx: RunContext, parent: Candidate,
+                  failures: Sequence[tuple[Example, Evaluation]], lineage: Sequence[Candidate],
+                  scores: dict[int, float], params: dict) -> tuple[str, str, list[str]]:
+    """The paper's two turns: reasoning at temperature 0, then m refinements appended to
+    that conversation. Returns (reasoning, history shown, the new prompts as written)."""
     reason = fill(load("pe2_reason", ctx.project), context=_in_place(ctx, parent),
                   prompt=parent.instruction, examples=_failures(failures)).rstrip() + "\n"
     reasoning = ctx.ask(reason, temperature=0.0,
@@ -224,19 +264,29 @@ def _refine(ctx: RunContext, parent: Candidate, failures: Sequence[tuple[Example
                   step_size=params["step_size"], max_words=params["max_words"])
     replies = ctx.ask(refine.rstrip(), n=params["m"], temperature=0.7,
                       max_tokens=_reply_tokens(params), stop=("<END>",), key=("refine", parent.id))
-    children: list[Candidate] = []
-    for reply in replies:
-        text = first_proposal(reply)
-        cleaned, _ = clean_instruction(text, MAX_INSTRUCTION_CHARS)
-        if cleaned is not None and cleaned in known:
-            continue
-        child = ctx.add_candidate(
-            text, operation="pe2", parents=[parent], origin=reasoning,
-            meta={"history": history, "momentum": momentum, "reasoning": reasoning})
-        if child is not None:
-            known.add(child.instruction)
-            children.append(child)
-    return children
+    return reasoning, history, [first_proposal(reply) for reply in replies]
+
+
+def _refine_base(ctx: RunContext, parent: Candidate,
+                 failures: Sequence[tuple[Example, Evaluation]], lineage: Sequence[Candidate],
+                 scores: dict[int, float], params: dict) -> tuple[str, str, list[str]]:
+    """The same two turns for a base model: a one-line diagnosis continuing worked cases
+    (greedy, as the paper reasons at temperature 0), then m sampled one-line edits."""
+    line = writing.one_line
+    failures_text = "\n".join(
+        f"Input: {line(example.input)} | Model output: {line(evaluation.answer) or '(nothing)'}"
+        f" | Label: {line(example.output)}" for example, evaluation in failures)
+    reasoning = next(iter(writing.continue_lines(
+        ctx, "pe2_reason_base", n=1, key=("reason", parent.id), temperature=0.0,
+        prompt=parent.instruction, examples=failures_text)), "")
+    history = "; ".join(f'"{c.instruction}" {scores[c.id]:.2f}' for c in lineage)
+    texts = writing.continue_lines(
+        ctx, "pe2_refine_base", n=params["m"], key=("refine", parent.id), temperature=0.7,
+        max_tokens=_reply_tokens(params), prompt=parent.instruction, history=history,
+        reason=reasoning or "it is not clear enough.", step_size=params["step_size"],
+        max_words=params["max_words"])
+    return reasoning, history, texts
+
 
 
 def _reply_tokens(params: dict) -> int:

@@ -23,15 +23,19 @@ Where PromptStudio departs from the paper and its code:
   equally often were judged on the same examples, as the official code's shared samples are.
 - Successors beyond the cap are sampled at random, the official default; its option to keep
   those that do best on the errors is not offered.
+- With a base optimizer model (`writing.BASE`), each reason, edit and paraphrase is one
+  sampled line that continues worked cases, and the edit sees the reason but not the
+  errors again: a small model loses the thread in a long context.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
-from promptstudio.optimize import bandits
+from promptstudio.optimize import bandits, writing
 from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import MAX_INSTRUCTION_CHARS, RunContext
 from promptstudio.optimize.meta_prompts import fill, load
@@ -70,7 +74,8 @@ class ProTeGi(Method):
     asks_the_writer = "find the reasons for the prompt's mistakes and rewrite it to fix them"
     paper: ClassVar[dict] = PAPER
     order = 3
-    meta_prompts = ("protegi_gradient", "protegi_edit", "paraphrase")
+    meta_prompts = ("protegi_gradient", "protegi_edit", "paraphrase", "protegi_gradient_base",
+                    "protegi_edit_base", "paraphrase_base")
     operations: ClassVar[dict[str, Operation]] = {
         "gradient-edit": Operation(
             "Rewritten to fix mistakes (ProTeGi)",
@@ -208,11 +213,15 @@ class ProTeGi(Method):
             found = [found[i] for i in sorted(kept)]
         return found
 
-    def reasons(self, ctx: RunContext, member: Candidate, shown: str, *,
+    def reasons(self, ctx: RunContext, member: Candidate, shown: Shown, *,
                 key: tuple) -> list[str]:
         """The optimizer's reasons why `member` got these examples wrong."""
+        if ctx.writer == writing.BASE:
+            return [clip_reason(r) for r in writing.continue_lines(
+                ctx, "protegi_gradient_base", n=REASONS_PER_GROUP, key=key,
+                prompt=member.instruction, errors=shown.lines)]
         prompt = fill(load("protegi_gradient", ctx.project), prompt=member.instruction,
-                      errors=shown, n=REASONS_PER_GROUP)
+                      errors=shown.text, n=REASONS_PER_GROUP)
         reply = ctx.ask(prompt, temperature=OPTIMIZER_TEMPERATURE,
                         max_tokens=REASON_TOKENS * REASONS_PER_GROUP,
                         stop=("<END>",) if REASONS_PER_GROUP == 1 else (), key=key)[0]
@@ -220,19 +229,25 @@ class ProTeGi(Method):
         return [r for r in dict.fromkeys(reasons) if any(ch.isalnum() for ch in r)
                 ][:REASONS_PER_GROUP]
 
-    def edit(self, ctx: RunContext, params: dict, member: Candidate, shown: str, reason: str,
+    def edit(self, ctx: RunContext, params: dict, member: Candidate, shown: Shown, reason: str,
              examples: Sequence[Example], *, key: tuple) -> list[Candidate]:
         """Rewrites of `member` meant to fix `reason`; an empty reply counts as a rejected
         candidate, so the run's tally shows how often the optimizer model failed."""
         count = params["edits_per_gradient"]
-        prompt = fill(load("protegi_edit", ctx.project), prompt=member.instruction,
-                      errors=shown, gradient=reason, n=count)
-        reply = ctx.ask(prompt, temperature=OPTIMIZER_TEMPERATURE,
-                        max_tokens=INSTRUCTION_TOKENS * count,
-                        stop=("<END>",) if count == 1 else (), key=key)[0]
+        if ctx.writer == writing.BASE:
+            pieces = writing.continue_lines(ctx, "protegi_edit_base", n=count, key=key,
+                                            temperature=OPTIMIZER_TEMPERATURE,
+                                            prompt=member.instruction, gradient=reason)
+        else:
+            prompt = fill(load("protegi_edit", ctx.project), prompt=member.instruction,
+                          errors=shown.text, gradient=reason, n=count)
+            reply = ctx.ask(prompt, temperature=OPTIMIZER_TEMPERATURE,
+                            max_tokens=INSTRUCTION_TOKENS * count,
+                            stop=("<END>",) if count == 1 else (), key=key)[0]
+            pieces = tagged(reply)[:count] or [reply]
         made = [ctx.add_candidate(piece, operation="gradient-edit", parents=[member],
                                   origin=reason, meta={"errors": [x.id for x in examples]})
-                for piece in tagged(reply)[:count] or [reply]]
+                for piece in pieces]
         return [c for c in made if c is not None]
 
     def paraphrase(self, ctx: RunContext, params: dict, edit: Candidate, *,
@@ -240,11 +255,17 @@ class ProTeGi(Method):
         """Monte-Carlo samples around `edit`: the same request in other words."""
         if params["paraphrases"] <= 0:
             return []
-        prompt = fill(load("paraphrase", ctx.project), instruction=edit.instruction)
         # A paraphrase is about as long as its source; small models ramble to any limit.
         max_tokens = min(INSTRUCTION_TOKENS, len(edit.instruction) // 2 + 16)
-        replies = ctx.ask(prompt, n=params["paraphrases"], temperature=OPTIMIZER_TEMPERATURE,
-                          max_tokens=max_tokens, key=key)
+        if ctx.writer == writing.BASE:
+            replies = writing.continue_lines(
+                ctx, "paraphrase_base", n=params["paraphrases"], key=key,
+                temperature=OPTIMIZER_TEMPERATURE, max_tokens=max_tokens,
+                instruction=edit.instruction)
+        else:
+            prompt = fill(load("paraphrase", ctx.project), instruction=edit.instruction)
+            replies = ctx.ask(prompt, n=params["paraphrases"],
+                              temperature=OPTIMIZER_TEMPERATURE, max_tokens=max_tokens, key=key)
         made = [ctx.add_candidate(reply, operation="paraphrase", parents=[edit],
                                   origin=edit.origin, meta={"paraphrase_of": edit.id})
                 for reply in replies]
@@ -281,8 +302,10 @@ def _projection(params: dict, sizes: Sizes) -> tuple[int, int]:
     minibatch = min(params["minibatch"], sizes.train)
     rows = sizes.dev or sizes.train
     edits = params["gradients"] * REASONS_PER_GROUP * params["edits_per_gradient"]
-    written = (params["gradients"] + params["gradients"] * REASONS_PER_GROUP
-               + edits * params["paraphrases"])
+    # A capable model writes a reason's edits in one reply; a base model, one per sample.
+    edit_calls = (edits if sizes.writer == writing.BASE
+                  else params["gradients"] * REASONS_PER_GROUP)
+    written = params["gradients"] + edit_calls + edits * params["paraphrases"]
     successors = min(params["max_expansion"], edits * (1 + params["paraphrases"]))
     task, optimizer, members = 0, 0, 1
     for _ in range(params["rounds"]):
@@ -296,12 +319,27 @@ def _projection(params: dict, sizes: Sizes) -> tuple[int, int]:
     return task, optimizer
 
 
-def describe_errors(errors: Sequence[tuple[Example, Evaluation]]) -> str:
-    """The wrong answers as the optimizer model sees them."""
-    return "\n\n".join(
+@dataclass(frozen=True)
+class Shown:
+    """Wrong answers as the optimizer model sees them: in blocks for a capable model, one
+    line each for a base model (`writing.BASE`), as its worked cases show them."""
+
+    text: str
+    lines: str
+
+
+def describe_errors(errors: Sequence[tuple[Example, Evaluation]]) -> Shown:
+    text = "\n\n".join(
         f"Example {number}\nInput: {example.input}\nCorrect answer: {example.output}\n"
         f"The model answered: {evaluation.answer or '(nothing)'}"
         for number, (example, evaluation) in enumerate(errors, start=1))
+    line = writing.one_line
+    lines = "\n".join(
+        f"Input: {line(example.input)} | Correct answer: {line(example.output)} | "
+        f"The model answered: {line(evaluation.answer) or '(nothing)'}"
+        for example, evaluation in errors)
+    return Shown(text, lines)
+
 
 
 def clip_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:

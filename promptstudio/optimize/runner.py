@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from promptstudio.llm.base import Backend, model_name
+from promptstudio.optimize import writing
 from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
 from promptstudio.optimize.estimate import CallCost
@@ -47,7 +48,7 @@ MIN_DEV_ROWS = 8
 PRESETS = ("quick", "standard", "thorough")
 RESUMABLE = ("pending", "running", "paused", "failed")
 RUN_FIELDS = ("then", "turns", "projected_calls", "uncorrected_seconds", "gate_max_words",
-              "projected_optimizer_calls", "optimizer_weight")
+              "projected_optimizer_calls", "optimizer_weight", "writer")
 """Entries of a run's params that belong to the run, not to its method."""
 
 
@@ -75,6 +76,10 @@ class Plan:
     optimizer_weight: float = OPTIMIZER_WEIGHT
     """What one optimizer call costs in task answers, for the progress bar: measured when
     the plan knows the machine's rates, else `OPTIMIZER_WEIGHT`."""
+
+    writer: str = writing.PAPER
+    """How the optimizer model is asked to write (`writing`): decided by the model when the
+    run is planned, and kept with the run."""
 
     limited_by: str | None = None
     """The user's limit the plan was cut to (`within`), in words; None when none is."""
@@ -113,6 +118,8 @@ class Plan:
             minutes = self.projected_seconds / 60
             text += f", about {minutes:.0f} minutes" if minutes >= 1.5 else (
                 f", about {self.projected_seconds:.0f} seconds")
+        if self.optimizer_calls:
+            text += f"; the optimizer model writes with {writing.DESCRIPTIONS[self.writer]}"
         return text
 
 
@@ -154,9 +161,9 @@ class RunOutcome:
         }
 
 
-def sizes(project: Project) -> Sizes:
+def sizes(project: Project, writer: str = writing.PAPER) -> Sizes:
     counts = project.split_counts()
-    return Sizes(counts["train"], counts["dev"], counts["test"])
+    return Sizes(counts["train"], counts["dev"], counts["test"], writer)
 
 
 def resolve_params(method: Method, preset: str, overrides: dict | None) -> dict:
@@ -174,12 +181,20 @@ def resolve_params(method: Method, preset: str, overrides: dict | None) -> dict:
 
 def plan(project: Project, method_name: str, *, preset: str = "quick",
          overrides: dict | None = None, then: str | None = None, turns: int = 1,
-         cost: CallCost | None = None, gate_max_words: int | None = None) -> Plan:
+         cost: CallCost | None = None, gate_max_words: int | None = None,
+         writer: str | None = None) -> Plan:
     """The settings a run will use and what it will cost, before it starts. Without a
     `cost` (a server's speed is not measured) the time is left unsaid. `gate_max_words`:
-    the longest instruction the readability gate lets a model write (`gate.MAX_WORDS`)."""
+    the longest instruction the readability gate lets a model write (`gate.MAX_WORDS`).
+    `writer`: the meta-prompts to write with (`writing.WRITERS`); by default, those that
+    suit the project's optimizer model (`writing.writer_for`)."""
     if gate_max_words is not None and gate_max_words < 1:
         raise ProjectError("The longest instruction must be at least one word.")
+    if writer is None:
+        writer = writing.writer_for(project.settings.optimizer_model)
+    if writer not in writing.WRITERS:
+        raise ProjectError(f"Write with {' or '.join(writing.WRITERS)} meta-prompts, "
+                           f"not {writer!r}.")
     method = method_named(method_name)
     params = resolve_params(method, preset, overrides)
     if turns < 1 or (turns > 1 and not then):
@@ -187,7 +202,7 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
                            "least 1, and more only with a follow-up (then).")
     if then == method.name:
         raise ProjectError(f"{method.title} cannot follow itself.")
-    data = sizes(project)
+    data = sizes(project, writer)
     calls = method.projected_calls(params, data)
     written = method.projected_optimizer_calls(params, data)
     if then:
@@ -202,12 +217,12 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
     calls += final
     if cost is None:
         return Plan(method.name, params, then, turns, calls, None, final_calls=final,
-                    gate_max_words=gate_max_words, optimizer_calls=written)
+                    gate_max_words=gate_max_words, optimizer_calls=written, writer=writer)
     weight = cost.optimizer / cost.task if cost.task > 0 else OPTIMIZER_WEIGHT
     return Plan(method.name, params, then, turns, calls, cost.seconds(calls, written),
                 cost.uncorrected(calls, written), final_calls=final,
                 gate_max_words=gate_max_words, optimizer_calls=written,
-                optimizer_weight=max(1.0, weight))
+                optimizer_weight=max(1.0, weight), writer=writer)
 
 
 def preflight(project: Project, method: str, then: str | None = None
@@ -288,20 +303,23 @@ def create_run(project: Project, run_plan: Plan, *, preset: str, seed: int,
                                                     "projected_optimizer_calls":
                                                         run_plan.optimizer_calls,
                                                     "optimizer_weight":
-                                                        run_plan.optimizer_weight},
+                                                        run_plan.optimizer_weight,
+                                                    "writer": run_plan.writer},
                            seed=seed, preset=preset, budget=budget.to_dict())
 
 
 def new_run(project: Project, method: str, *, preset: str = "quick",
             overrides: dict | None = None, then: str | None = None, turns: int = 1,
             seed: int = 0, budget: Budget | None = None, cost: CallCost | None = None,
-            gate_max_words: int | None = None) -> tuple[Plan, Run]:
+            gate_max_words: int | None = None, writer: str | None = None
+            ) -> tuple[Plan, Run]:
     """Plan a run within the user's limits and create it, ready to `execute`: the one way
     the Run page and `optimize` start a run. `cost`: the machine's measured rates, when
     known, for the time estimate."""
     budget = budget or Budget()
     run_plan = plan(project, method, preset=preset, overrides=overrides, then=then,
-                    turns=turns, cost=cost, gate_max_words=gate_max_words).within(budget)
+                    turns=turns, cost=cost, gate_max_words=gate_max_words,
+                    writer=writer).within(budget)
     return run_plan, create_run(project, run_plan, preset=preset, seed=seed, budget=budget)
 
 

@@ -10,6 +10,7 @@ import pytest
 from optimize_support import ScriptedModel, letters_project, start_run
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
+from scripted import base_variant, meta_prompt_of
 
 from promptstudio.gui.main_window import MainWindow
 from promptstudio.gui.run_page import RunPage
@@ -43,10 +44,11 @@ def letter_task(instruction: str, word: str) -> str:
 def proposal(prompt: str, call: int) -> str:
     """OPRO's reply depends only on the meta-prompt, so a resumed run asks and gets the
     same: two vague instructions, then the right one."""
-    tried = prompt.count("Score:")
-    if tried >= 3:
-        return "<START>Give the first letter of the word.<END>"
-    return f"<START>Name a letter of the word, try {tried}.<END>"
+    base = base_variant(meta_prompt_of(prompt))
+    tried = prompt.count(", try ") + 1  # the instructions tried, the start among them
+    reply = ("Give the first letter of the word." if tried >= 3
+             else f"Name a letter of the word, try {tried}.")
+    return f" {reply}\n" if base else f"<START>{reply}<END>"
 
 
 def model(delay: float = 0.0, fail_after: int | None = None,
