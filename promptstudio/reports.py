@@ -20,7 +20,7 @@ from pathlib import Path
 from promptstudio.best_prompt import prompt_scores, scored_under
 from promptstudio.evaluation import scoring_changes
 from promptstudio.llm.base import model_name
-from promptstudio.optimize import describe, method
+from promptstudio.optimize import describe, method, writing
 from promptstudio.optimize.events import (
     CandidateCreated,
     CandidateScored,
@@ -29,7 +29,7 @@ from promptstudio.optimize.events import (
     RunStarted,
     StepStarted,
 )
-from promptstudio.optimize.method import Section, method_title
+from promptstudio.optimize.method import Section, method_named, method_title, methods
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Run
 
@@ -125,6 +125,8 @@ class RunResults:
     step_title: str = ""
     candidates: dict[int, CandidateResult] = field(default_factory=dict)
     seed: int = 0
+    writer: str = writing.PAPER
+    """How the optimizer model was asked to write (`writing`)."""
 
     @classmethod
     def empty(cls, run: Run) -> RunResults:
@@ -132,7 +134,8 @@ class RunResults:
         run replays its history as events)."""
         return cls(run.id, run.method, run.preset, run.status, run.created,
                    run.params.get("then"), run.best_candidate_id,
-                   int(run.params.get("turns") or 1), seed=run.seed)
+                   int(run.params.get("turns") or 1), seed=run.seed,
+                   writer=str(run.params.get("writer") or writing.PAPER))
 
     @classmethod
     def load(cls, project: Project, run_id: int) -> RunResults:
@@ -154,6 +157,15 @@ class RunResults:
         if start is not None and results.test_score is not None:
             results.baseline_test_score = start.score("test")
         return results
+
+    @property
+    def writing_note(self) -> str:
+        """How the optimizer model was asked to write, for a run whose methods write; ""
+        for one that only chose examples."""
+        writes = any(method_named(name).meta_prompts for name in (self.method, self.then)
+                     if name and name in methods())
+        return (f"The optimizer model wrote with {writing.DESCRIPTIONS[self.writer]}."
+                if writes and self.writer in writing.DESCRIPTIONS else "")
 
     @property
     def start(self) -> CandidateResult | None:

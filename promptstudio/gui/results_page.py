@@ -152,7 +152,8 @@ class RunList(QTreeWidget):
         item.setText(0, f"{first}\n{second}")
         tip = (f"{results.title}, {results.preset or 'its own'} settings, seed "
                f"{results.seed}.\n"
-               f"Best dev score: {_score(dev) or 'none yet'}; test score of its best prompt: "
+               + (f"{results.writing_note}\n" if results.writing_note else "")
+               + f"Best dev score: {_score(dev) or 'none yet'}; test score of its best prompt: "
                f"{_score(test) or 'not measured yet'}.")
         if earlier:
             tip += ("\nIts prompts were scored under earlier settings (template, metric or "

@@ -29,15 +29,8 @@ from PySide6.QtWidgets import (
 from promptstudio import model_switch
 from promptstudio.errors import USER_ERRORS
 from promptstudio.gui import messages
-from promptstudio.gui.model_page import (
-    ModelChoice,
-    hint,
-    muted,
-    paint,
-    scrolling,
-    use_api_key,
-    without_key,
-)
+from promptstudio.gui.labels import hint, muted, paint, scrolling
+from promptstudio.gui.model_choice import ModelChoice
 from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import Job, JobState
 from promptstudio.llm.config import ModelConfig
@@ -179,7 +172,7 @@ class RetuneDialog(QDialog):
 
     def _model_changed(self, *_: object) -> None:
         config = self.new_model()
-        same = config is not None and without_key(config) == self.old_model
+        same = config is not None and config.without_key() == self.old_model
         ready = (self.prompt is not None and config is not None and not same
                  and self._job is None)
         self.score_button.setEnabled(ready)
@@ -206,8 +199,8 @@ class RetuneDialog(QDialog):
         project, prompt, config = self.state.project, self.prompt, self.new_model()
         if project is None or prompt is None or config is None:
             return
-        use_api_key(self.state, config)
-        old_config, new_config = self.old_model, without_key(config)
+        self.state.use_api_key(config)
+        old_config, new_config = self.old_model, config.without_key()
 
         def compare(job: JobState) -> ModelComparison:
             old = self.state.backend_for(old_config)
@@ -326,11 +319,11 @@ class RetuneDialog(QDialog):
                 "starting instruction is replaced by it.",
                 yes="Switch and start", no="Cancel"):
             return None
-        changes: dict[str, object] = {"task_model": without_key(config),
+        changes: dict[str, object] = {"task_model": config.without_key(),
                                       "instruction": prompt.instruction}
         if settings.optimizer_model == settings.task_model:
-            changes["optimizer_model"] = without_key(config)
-        use_api_key(self.state, config)
+            changes["optimizer_model"] = config.without_key()
+        self.state.use_api_key(config)
         try:
             self.state.update_settings(**changes)
             run_id = self.state.runs.start(method, preset=PRESET)

@@ -524,6 +524,8 @@ class RunPage(QWidget):
             text += (f" Your limit of {plan.limited_by} ends the search early (without it, "
                      f"about {plan.unlimited_calls:,} calls); the best prompt found by then "
                      "is still chosen and tested within the limit.")
+        if plan.writing_note:
+            text += f" {plan.writing_note[0].upper()}{plan.writing_note[1:]}."
         self.plan_label.setText(text)
 
     # -- starting, pausing, stopping ----------------------------------------------------

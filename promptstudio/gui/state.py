@@ -8,6 +8,7 @@ listen to their model. The run itself belongs to the engine (`optimize.runner`);
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from promptstudio.gui.workers import Job, Jobs, JobState
 from promptstudio.llm.base import Backend, ModelFileError
 from promptstudio.llm.config import ModelConfig, make_backend
 from promptstudio.llm.local import LocalBackend
+from promptstudio.llm.server import API_KEY_VARIABLE, ServerBackend
 from promptstudio.optimize import estimate, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
@@ -103,6 +105,27 @@ class AppState(QObject):
             if not owned:
                 self._borrowed.add(id(backend))
         return previous
+
+    def use_api_key(self, config: ModelConfig) -> None:
+        """Make the session's backend for a server use the key typed for it.
+
+        The project stores the choice without its key, and a run asks for a backend by the
+        stored choice; so the backend for that choice is made here, with the key.
+        """
+        if config.kind != "server":
+            return
+        stored = config.without_key()
+        previous = self.made_backend(stored)
+        if previous is None and not config.api_key:
+            return  # `backend_for` makes it as usual, with the environment's key if any
+        if previous is not None and not isinstance(previous, ServerBackend):
+            return  # put there by someone else on purpose (a stand-in, say)
+        key = config.api_key or os.environ.get(API_KEY_VARIABLE)
+        if previous is not None and previous.api_key == key:
+            return
+        self.use_backend(stored, ServerBackend(config))
+        if previous is not None and not self.runs.running:
+            previous.close()
 
     def made_backend(self, config: ModelConfig) -> Backend | None:
         """The backend already made for `config`, without making one."""

@@ -69,6 +69,11 @@ class ModelConfig:
             return f"{BUNDLED_MODEL_NAME} (bundled)"
         return os.path.basename(self.path or "")
 
+    def without_key(self) -> ModelConfig:
+        """The model choice as the project stores it: API keys never go into project
+        files (`to_dict`)."""
+        return replace(self, api_key=None)
+
     def to_dict(self) -> dict:
         """Settings worth saving; the API key is kept out of project files on purpose."""
         data = asdict(self)

@@ -118,9 +118,17 @@ class Plan:
             minutes = self.projected_seconds / 60
             text += f", about {minutes:.0f} minutes" if minutes >= 1.5 else (
                 f", about {self.projected_seconds:.0f} seconds")
-        if self.optimizer_calls:
-            text += f"; the optimizer model writes with {writing.DESCRIPTIONS[self.writer]}"
+        if self.writing_note:
+            text += f"; {self.writing_note}"
         return text
+
+    @property
+    def writing_note(self) -> str:
+        """How the optimizer model will be asked to write, in words; "" when it writes
+        nothing (demonstration search)."""
+        if not self.optimizer_calls:
+            return ""
+        return f"the optimizer model writes with {writing.DESCRIPTIONS[self.writer]}"
 
 
 @dataclass(frozen=True)

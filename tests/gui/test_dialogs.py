@@ -105,7 +105,7 @@ def test_message_colours_read_on_either_background(app, settings):
 
 
 def test_coloured_messages_follow_a_change_of_theme(qtbot, app, settings):
-    from promptstudio.gui.model_page import Message
+    from promptstudio.gui.labels import Message
 
     settings.setValue("theme", "light")
     theme.apply(app, settings)

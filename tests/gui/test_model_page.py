@@ -9,7 +9,8 @@ from llama_server import free_port, running_llama_server
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from promptstudio.gui.model_page import BUNDLED, SERVER, ModelPage
+from promptstudio.gui.model_choice import BUNDLED, SERVER
+from promptstudio.gui.model_page import ModelPage
 from promptstudio.llm import throughput
 from promptstudio.llm.config import ModelConfig
 from promptstudio.llm.local import LocalBackend
