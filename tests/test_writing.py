@@ -33,7 +33,7 @@ LINES = {
     "protegi_edit_base": ' Give the first letter of the word."',
     "pe2_induce_base": " Write the first letter of the word.",
     "pe2_reason_base": " the prompt does not say that a letter is wanted.",
-    "pe2_refine_base": ' Give the first letter of the word."',
+    "pe2_refine_base": " in one letter."
 }
 """What a base model writes after each base meta-prompt: a line, sometimes running on."""
 

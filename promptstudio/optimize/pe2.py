@@ -23,7 +23,11 @@ Where PromptStudio departs from the paper:
 - Induction asks once per starting prompt, each time with its own five examples.
 - With a base optimizer model (`writing.BASE`) the reasoning is one line that continues
   worked cases, and each refinement one sampled line after them: a 270M base model does
-  not reason step by step, and its long replies drift from the task.
+  not reason step by step, and its long replies drift from the task. The refinement's
+  answer is prefilled with the prompt itself, up to a comma, so the model writes only what
+  it adds (at most about `step_size` words): asked for an edited prompt, such a model
+  copies the prompt unchanged. So a base model's edits add to the end of the prompt; they
+  never reword it.
 """
 
 from __future__ import annotations
@@ -271,7 +275,8 @@ def _refine_base(ctx: RunContext, parent: Candidate,
                  failures: Sequence[tuple[Example, Evaluation]], lineage: Sequence[Candidate],
                  scores: dict[int, float], params: dict) -> tuple[str, str, list[str]]:
     """The same two turns for a base model: a one-line diagnosis continuing worked cases
-    (greedy, as the paper reasons at temperature 0), then m sampled one-line edits."""
+    (greedy, as the paper reasons at temperature 0), then m sampled endings added to the
+    prompt."""
     line = writing.one_line
     failures_text = "\n".join(
         f"Input: {line(example.input)} | Model output: {line(evaluation.answer) or '(nothing)'}"
@@ -280,12 +285,14 @@ def _refine_base(ctx: RunContext, parent: Candidate,
         ctx, "pe2_reason_base", n=1, key=("reason", parent.id), temperature=0.0,
         prompt=parent.instruction, examples=failures_text)), "")
     history = "; ".join(f'"{c.instruction}" {scores[c.id]:.2f}' for c in lineage)
-    texts = writing.continue_lines(
+    stem = parent.instruction.rstrip(" .!?") + ","
+    endings = writing.continue_lines(
         ctx, "pe2_refine_base", n=params["m"], key=("refine", parent.id), temperature=0.7,
-        max_tokens=_reply_tokens(params), prompt=parent.instruction, history=history,
+        max_tokens=2 * params["step_size"] + 8, prompt=parent.instruction, history=history,
         reason=reasoning or "it is not clear enough.", step_size=params["step_size"],
-        max_words=params["max_words"])
-    return reasoning, history, texts
+        stem=stem)
+    return reasoning, history, [f"{stem} {ending}" if ending.strip(' "') else ""
+                                for ending in endings]
 
 
 
