@@ -95,15 +95,31 @@ def pause_then_resume(project, run_id: int, model, step: int):
 EDITS = ("Give the first letter of the word.", "Reply with a letter of the word.")
 
 
-def letters_task(instruction: str, word: str) -> str:
-    """A task model that does what the instruction says: fully right only when told to
-    give the first letter, half right when told to give a letter, wrong otherwise."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    if "letter" in text:
-        return word[0] if word[0] < "n" else word[-1]
-    return "?"
+def letter_model(*, half: Callable[[str], bool] = lambda word: word[0] < "n",
+                miss: Callable[[str], str] = lambda word: word[-1],
+                otherwise: Callable[[str], str] = lambda word: "?",
+                slips: Callable[[str], bool] = lambda word: False
+                ) -> Callable[[str, str], str]:
+    """The scripted first-letter task model, which does what the instruction says, with
+    the tests' differences as parameters. Told to give the first letter, it is right,
+    except on words where `slips` (it gives the second letter); told to give a letter, it
+    is right on words where `half` and answers `miss(word)` on the others; told anything
+    else, it answers `otherwise(word)`."""
+
+    def answer(instruction: str, word: str) -> str:
+        text = instruction.lower()
+        if "first letter" in text:
+            return word[1] if slips(word) else word[0]
+        if "letter" in text:
+            return word[0] if half(word) else miss(word)
+        return otherwise(word)
+
+    return answer
+
+
+letters_task = letter_model()
+"""Fully right when told to give the first letter, half right when told to give a letter,
+wrong otherwise."""
 
 
 def letters_optimizer(prompt: str, call: int) -> str:

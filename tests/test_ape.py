@@ -10,11 +10,13 @@ import pytest
 from optimize_support import (
     ScriptedModel,
     instruction_of,
+    letter_model,
     letters_project,
     pause_then_resume,
     search_budget,
     start_run,
 )
+from scripted import meta_prompt_of
 from task_data import data_project
 
 from promptstudio.llm.base import ContinuationScore
@@ -39,19 +41,13 @@ FORWARD_REPLIES = [
 unusable ones (empty, a template echo) and one repeat of the first in other case."""
 
 
-def task(instruction: str, word: str) -> str:
-    """Right always with 'first letter', about half the time with just 'letter'."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    if "letter" in text:
-        return word[0] if len(word) % 2 else word[-1]
-    return word.upper()
+task = letter_model(half=lambda word: len(word) % 2 == 1, otherwise=str.upper)
+"""Right always with 'first letter', about half the time with just 'letter'."""
 
 
 def optimizer(forward: list[str], rewordings: list[str]):
     def reply(prompt: str, call: int) -> str:
-        replies = rewordings if prompt.startswith("Rewrite the instruction") else forward
+        replies = rewordings if meta_prompt_of(prompt) == "paraphrase" else forward
         return replies[(call - 1) % len(replies)]
     return reply
 

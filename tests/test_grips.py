@@ -7,6 +7,7 @@ import math
 
 import pytest
 from optimize_support import ScriptedModel, letters_project, search_budget, start_run
+from scripted import meta_prompt_of
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.grips import (
@@ -63,7 +64,7 @@ def first_letter_unless_backwards(instruction: str, word: str) -> str:
 
 
 def rewords(prompt: str, call: int) -> str:
-    assert "Other words:" in prompt, "GrIPS asks the optimizer model only to reword"
+    assert meta_prompt_of(prompt) == "grips_paraphrase", "GrIPS asks only for rewordings"
     return " the initial letter\n"
 
 

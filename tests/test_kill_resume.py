@@ -14,7 +14,14 @@ import os
 import signal
 
 import pytest
-from optimize_support import ScriptedModel, letters_optimizer, letters_project, start_run
+from optimize_support import (
+    ScriptedModel,
+    letter_model,
+    letters_optimizer,
+    letters_project,
+    start_run,
+)
+from scripted import meta_prompt_of
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.events import CandidateScored, Event
@@ -29,19 +36,15 @@ RUNS = {
 }
 
 
-def task(instruction: str, word: str) -> str:
-    """Right when asked for the first letter, half right when asked for a letter."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    return word[0] if "letter" in text and word[0] < "n" else "?"
+task = letter_model(miss=lambda word: "?")
+"""Right when asked for the first letter, half right when asked for a letter."""
 
 
 def optimizer(prompt: str, call: int) -> str:
     """ProTeGi's replies where it asks, and a letter-asking instruction anywhere else. A
     function of the prompt alone, as a model at a fixed seed is: after a kill the answers
     already given come from the cache, so a reply that counted calls would change."""
-    if "reason(s) why" in prompt or "The trouble with the prompt" in prompt:
+    if meta_prompt_of(prompt) in ("protegi_gradient", "protegi_edit"):
         return letters_optimizer(prompt, 0)
     number = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 100
     wording = ("Give the first letter of the word" if number % 3 == 0 else

@@ -8,6 +8,7 @@ import pytest
 from optimize_support import (
     WORDS,
     ScriptedModel,
+    letter_model,
     letters_project,
     pause_then_resume,
     search_budget,
@@ -27,15 +28,9 @@ HISTORY = re.compile(r"Instruction: (.*)\nScore: (\d+)")
 EXEMPLAR = re.compile(r"Instruction: <INS>\n\nInput: (\w+)\nOutput: (\w+)")
 
 
-def letter_task(instruction: str, word: str) -> str:
-    """Asking for the first letter gets every word right, asking for some letter gets the
-    words of even length right, anything else makes the model repeat the word."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    if "letter" in text:
-        return word[0] if len(word) % 2 == 0 else word[-1]
-    return word
+letter_task = letter_model(half=lambda word: len(word) % 2 == 0, otherwise=str)
+"""The first letter gets every word right, a letter the words of even length, anything
+else makes the model repeat the word."""
 
 
 def proposals(prompt: str, call: int) -> str:

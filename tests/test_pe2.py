@@ -9,6 +9,7 @@ import pytest
 from optimize_support import (
     WORDS,
     ScriptedModel,
+    letter_model,
     letters_project,
     pause_then_resume,
     search_budget,
@@ -26,16 +27,10 @@ REASONING = "The model wrote the last letter; the prompt never says which letter
 CURRENT = re.compile(r'The current prompt is:\n"(.*)"')
 
 
-def letter_task(instruction: str, word: str) -> str:
-    """Asking for the first letter gets all but the five-letter words right, asking for some
-    letter gets the words of even length right (the last letter otherwise), anything else
-    repeats the word; so every prompt has mistakes to learn from."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0] if len(word) != 5 else word[1]
-    if "letter" in text:
-        return word[0] if len(word) % 2 == 0 else word[-1]
-    return word
+letter_task = letter_model(half=lambda word: len(word) % 2 == 0, otherwise=str,
+                                slips=lambda word: len(word) == 5)
+"""Every prompt has mistakes to learn from: the first letter misses the five-letter words,
+a letter gets the words of even length right, anything else repeats the word."""
 
 
 class Optimizer:
@@ -46,10 +41,10 @@ class Optimizer:
         self.asked: Counter[str] = Counter()
 
     def __call__(self, prompt: str, call: int) -> str:
-        if prompt.startswith("Here are inputs"):
+        if meta_prompt_of(prompt) == "pe2_induce":
             return ["Say the letter the word starts with.<END>",
                     "<START>Think about the word, then reply.<END>"][call % 2]
-        if "Now the second step" not in prompt:
+        if meta_prompt_of(prompt) != "pe2_refine":
             return " " + REASONING
         current = CURRENT.search(prompt).group(1)
         more = "Give the first letter." if "first letter" not in current else "Be brief."
@@ -135,7 +130,7 @@ def test_reasoning_is_greedy_and_the_m_proposals_come_from_one_sampled_call(work
     class Recording(ScriptedModel):
         def generate(self, prompts, params, cancel=None, on_result=None):
             if not prompts[0].startswith("Instruction: "):
-                kind = "refine" if "Now the second step" in prompts[0] else "reason"
+                kind = "refine" if meta_prompt_of(prompts[0]) == "pe2_refine" else "reason"
                 calls.append((kind, len(prompts), params.temperature))
             return super().generate(prompts, params, cancel, on_result)
 

@@ -16,6 +16,7 @@ from optimize_support import (
     search_budget,
     start_run,
 )
+from scripted import meta_prompt_of
 from task_data import data_rows
 
 from promptstudio.dataio import Row
@@ -29,12 +30,10 @@ TRAIN_WORDS = set(WORDS[:20])
 
 
 def kind_of(prompt: str) -> str:
-    if "reason(s) why the prompt" in prompt:
-        return "gradient"
-    if "The trouble with the prompt" in prompt:
-        return "edit"
-    assert prompt.startswith("Rewrite the instruction below"), prompt[:80]
-    return "paraphrase"
+    kinds = {"protegi_gradient": "gradient", "protegi_edit": "edit", "paraphrase": "paraphrase"}
+    name = meta_prompt_of(prompt)
+    assert name in kinds, prompt[:80]
+    return kinds[name]
 
 
 class Optimizer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from optimize_support import ScriptedModel, instruction_of, letters_project, start_run, task_input
+from scripted import meta_prompt_of
 
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
@@ -126,9 +127,9 @@ def test_ties_go_to_the_start(workspace):
 def writer(instruction: str):
     """An optimizer model that always proposes `instruction` (ProTeGi's three requests)."""
     def optimizer(prompt: str, call: int) -> str:
-        if "reason(s) why the prompt" in prompt:
+        if meta_prompt_of(prompt) == "protegi_gradient":
             return "<START>It does not say what to answer.<END>"
-        if "The trouble with the prompt" in prompt:
+        if meta_prompt_of(prompt) == "protegi_edit":
             return f"<START>{instruction}<END>"
         return instruction
     return optimizer

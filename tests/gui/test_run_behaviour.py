@@ -7,7 +7,7 @@ import itertools
 import time
 
 import pytest
-from optimize_support import ScriptedModel, letters_project, start_run
+from optimize_support import ScriptedModel, letter_model, letters_project, start_run
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 from scripted import base_variant, meta_prompt_of
@@ -30,15 +30,9 @@ class Crash(BaseException):
     """What a hard stop looks like from inside the run: nothing in the engine catches it."""
 
 
-def letter_task(instruction: str, word: str) -> str:
-    """Asking for the first letter gets every word right, asking for a letter gets the
-    words of even length right, anything else repeats the word."""
-    text = instruction.lower()
-    if "first letter" in text:
-        return word[0]
-    if "letter" in text:
-        return word[0] if len(word) % 2 == 0 else word[-1]
-    return word
+letter_task = letter_model(half=lambda word: len(word) % 2 == 0, otherwise=str)
+"""The first letter gets every word right, a letter the words of even length, anything
+else repeats the word."""
 
 
 def proposal(prompt: str, call: int) -> str:
