@@ -17,7 +17,8 @@ from promptstudio import workflows
 from promptstudio.best_prompt import best_prompt
 from promptstudio.errors import USER_ERRORS
 from promptstudio.llm.base import CancelToken, model_name
-from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec
+from promptstudio.llm.config import ModelConfig, parse_model_spec
+from promptstudio.llm.factory import make_backend
 from promptstudio.llm.gguf import inspect_gguf
 from promptstudio.llm.local import LocalBackend
 from promptstudio.metrics import METRICS

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from promptstudio.llm.config import ModelConfig, make_backend, parse_model_spec, physical_cores
+from promptstudio.llm.config import ModelConfig, parse_model_spec, physical_cores
+from promptstudio.llm.factory import make_backend
 from promptstudio.llm.local import LocalBackend
 from promptstudio.llm.server import ServerBackend
 

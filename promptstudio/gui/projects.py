@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 
 from promptstudio import workflows
 from promptstudio.gui import messages
-from promptstudio.gui.import_dialog import DETAIL_ROLE, NewProjectDialog, TwoLineDelegate
+from promptstudio.gui.import_dialog import DETAIL_ROLE, TwoLineDelegate
+from promptstudio.gui.new_project_dialog import NewProjectDialog
 from promptstudio.gui.state import AppState
 from promptstudio.store.workspace import PROJECT_SUFFIX
 

@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, Signal
 
 from promptstudio.gui.workers import Job, Jobs, JobState
 from promptstudio.llm.base import Backend, ModelFileError
-from promptstudio.llm.config import ModelConfig, make_backend
+from promptstudio.llm.config import ModelConfig
+from promptstudio.llm.factory import make_backend
 from promptstudio.llm.local import LocalBackend
 from promptstudio.llm.server import API_KEY_VARIABLE, ServerBackend
 from promptstudio.optimize import estimate, runner

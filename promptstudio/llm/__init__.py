@@ -21,7 +21,8 @@ from promptstudio.llm.base import (  # noqa: E402
     ScoringUnsupported,
     ServerError,
 )
-from promptstudio.llm.config import ModelConfig, make_backend  # noqa: E402
+from promptstudio.llm.config import ModelConfig  # noqa: E402
+from promptstudio.llm.factory import make_backend  # noqa: E402
 
 __all__ = [
     "Backend",

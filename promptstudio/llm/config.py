@@ -6,8 +6,6 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
-from promptstudio.llm.base import Backend
-
 BackendKind = Literal["local", "server"]
 
 
@@ -106,16 +104,3 @@ def parse_model_spec(spec: str, base: ModelConfig | None = None) -> ModelConfig:
         f"Cannot tell what model {spec!r} is. Give 'bundled', a .gguf file, or a server "
         "address such as http://127.0.0.1:8080/v1#model-name."
     )
-
-
-def make_backend(config: ModelConfig) -> Backend:
-    """The backend for a model choice. Local models load lazily, once per thread."""
-    if config.kind == "server":
-        from promptstudio.llm.server import ServerBackend
-
-        return ServerBackend(config)
-    if config.kind == "local":
-        from promptstudio.llm.local import LocalBackend
-
-        return LocalBackend(config)
-    raise ValueError(f"Unknown model kind {config.kind!r}: use 'local' or 'server'.")
