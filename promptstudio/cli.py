@@ -371,13 +371,16 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         settings = {"preset": preset, "overrides": overrides, "then": then,
                     "turns": args.turns, "gate_max_words": args.max_instruction_words,
                     "writer": args.writer}
-        runner.plan(project, method, **settings)  # bad settings: refused before loading
+        budget = Budget(args.max_calls, args.max_tokens, args.minutes)
+        # Bad settings and a limit that leaves nothing to search with: refused before loading.
+        problem = runner.limit_problem(budget, runner.plan(project, method, **settings).final_calls)
+        if problem:
+            raise ProjectError(problem)
         task = make_backend(project.settings.task_model)
         cost = (estimate.call_cost(project, task.throughput())
                 if isinstance(task, LocalBackend) else None)
-        run_plan, run = runner.new_run(
-            project, method, **settings, seed=args.seed, cost=cost,
-            budget=Budget(args.max_calls, args.max_tokens, args.minutes))
+        run_plan, run = runner.new_run(project, method, **settings, seed=args.seed, cost=cost,
+                                       budget=budget)
         if not args.json:
             say(f"Plan: {runner.run_label(method, then, args.turns)} ({preset}), "
                 f"{run_plan.describe()}.")

@@ -602,11 +602,10 @@ class RunPage(QWidget):
                                                 yes="Start anyway", no="Cancel"):
             return False
         if ask and project is not None and project.split_counts()["dev"] == 0:
-            return messages.ask(
-                self, "No dev examples",
-                "This project has no dev examples, so the best prompt will be chosen on the "
-                "same examples it was tuned on, and its score may look better than it is. "
-                "Start anyway?", yes="Start anyway", no="Cancel")
+            # The same words `optimize` prints before such a run.
+            return messages.ask(self, "No dev examples",
+                                f"{runner.dev_warning(project.split_counts())} Start anyway?",
+                                yes="Start anyway", no="Cancel")
         return True
 
     # -- the run's progress -------------------------------------------------------------

@@ -253,11 +253,7 @@ def preflight(project: Project, method: str, then: str | None = None
                         "from them. Add examples on the Task & data page (30 or more work "
                         "well).")
     elif counts["dev"] < MIN_DEV_ROWS:
-        warnings.append(f"There are {counts['dev'] or 'no'} dev examples: a run checks a new "
-                        "prompt against yours on dev examples the search did not use, and "
-                        f"with fewer than {MIN_DEV_ROWS} it cannot tell a real gain from "
-                        "luck, so your prompt will be kept. Move some examples to dev on "
-                        "the Task & data page (20 or more work well).")
+        warnings.append(dev_warning(counts))
     if counts["train"] and counts["test"] == 0:
         warnings.append("There are no test examples, so the run cannot show how the best "
                         "prompt does on examples it never saw.")
@@ -265,6 +261,14 @@ def preflight(project: Project, method: str, then: str | None = None
     if warning:
         warnings.append(warning)
     return blocking, warnings
+
+
+def dev_warning(counts: dict[str, int]) -> str:
+    """What a run with too few dev rows cannot do, in words."""
+    return (f"There are {counts['dev'] or 'no'} dev examples: a run checks a new prompt "
+            "against yours on dev examples the search did not use, and with fewer than "
+            f"{MIN_DEV_ROWS} it cannot tell a real gain from luck, so your prompt will be "
+            "kept. Move some examples to dev on the Task & data page (20 or more work well).")
 
 
 def overlap_question(project: Project) -> str:
