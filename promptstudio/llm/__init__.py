@@ -1,4 +1,5 @@
-"""Model backends: local llama.cpp and OpenAI-compatible servers, behind one interface.
+"""Model backends: local llama.cpp and OpenAI-compatible servers, behind one interface
+(`llm/factory.make_backend` makes one for a model choice).
 
 Importing this package chooses which build of llama.cpp the process will load (`native`),
 before anything can import llama-cpp-python.
@@ -22,7 +23,6 @@ from promptstudio.llm.base import (  # noqa: E402
     ServerError,
 )
 from promptstudio.llm.config import ModelConfig  # noqa: E402
-from promptstudio.llm.factory import make_backend  # noqa: E402
 
 __all__ = [
     "Backend",
@@ -37,5 +37,4 @@ __all__ = [
     "ModelFileError",
     "ScoringUnsupported",
     "ServerError",
-    "make_backend",
 ]

@@ -12,7 +12,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from promptstudio.llm.chat import ChatTemplate
 
 class BackendError(RuntimeError):
     """A model backend failed in a way the user can act on; the message says how."""
@@ -165,6 +168,10 @@ class Backend(ABC):
     kind: str = "abstract"
     preferred_batch: int = 1
     """How many prompts one `generate` call handles well (server: its concurrency)."""
+    prompt_format: str = "text"
+    """"chat" when prompts are rendered through the model's chat template (`chat.py`)."""
+    chat_template: ChatTemplate | None = None
+    """The model's chat template, for a chat model."""
 
     def __init__(self) -> None:
         self.stats = CallStats()

@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from promptstudio.llm.base import (
     Backend,
@@ -29,6 +29,9 @@ from promptstudio.llm.base import (
     GenerationParams,
     ResultCallback,
 )
+
+if TYPE_CHECKING:
+    from promptstudio.llm.chat import ChatTemplate
 
 
 class CallStore(Protocol):
@@ -93,6 +96,14 @@ class CachedBackend(Backend):
     @property
     def model_id(self) -> str:
         return self.inner.model_id
+
+    @property
+    def prompt_format(self) -> str:  # type: ignore[override]
+        return self.inner.prompt_format
+
+    @property
+    def chat_template(self) -> ChatTemplate | None:  # type: ignore[override]
+        return self.inner.chat_template
 
     def generate(self, prompts: Sequence[str], params: GenerationParams,
                  cancel: CancelToken | None = None,

@@ -41,6 +41,8 @@ class ModelConfig:
     Local: `path` (a GGUF file), `n_ctx`, `n_threads` (0 = all physical cores).
     Server: `base_url` (OpenAI-compatible, e.g. http://127.0.0.1:8080/v1), `model`,
     `api_key`, `concurrency` (requests in flight), `timeout` seconds, `retries`.
+    Both: `prompt_format`, how prompts reach the model (`chat.FORMATS`): `auto` decides by
+    the model (`chat.prompt_format_of`).
     """
 
     kind: BackendKind = "local"
@@ -53,6 +55,7 @@ class ModelConfig:
     concurrency: int = 4
     timeout: float = 120.0
     retries: int = 3
+    prompt_format: str = "auto"
 
     @property
     def is_bundled(self) -> bool:

@@ -103,7 +103,11 @@ class LlamaEngine:
     """A llama.cpp model and a multi-sequence context, used from one thread only."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 8192, n_threads: int = 2,
-                 n_seq_max: int = 16, n_batch: int = 256) -> None:
+                 n_seq_max: int = 16, n_batch: int = 256, chat: bool = False) -> None:
+        """`chat`: prompts are texts rendered by the model's chat template. They carry their
+        own special tokens, written as text, and their own begin token where the template
+        puts one; so they are tokenized as llama-cpp-python tokenizes a chat prompt: special
+        tokens parsed, no begin token added."""
         import llama_cpp
         from llama_cpp import _internals
 
@@ -165,6 +169,7 @@ class LlamaEngine:
         """Tokens run through the model so far (prompt and generated): for benchmarks."""
         self._pieces: dict[int, bytes] = {}
         self._piece_buffer = ctypes.create_string_buffer(256)
+        self.chat = chat
 
     def close(self) -> None:
         if self._batch is not None:
@@ -182,7 +187,7 @@ class LlamaEngine:
         size = len(data) + 2
         buffer = (self._lib.llama_token * size)()
         n = self._lib.llama_tokenize(self.model.vocab, data, len(data), buffer, size,
-                                     add_bos, False)
+                                     add_bos and not self.chat, self.chat)
         if n < 0:
             raise BackendError(f"Could not tokenize a text of {len(data)} bytes.")
         return list(buffer[:n])
@@ -195,6 +200,20 @@ class LlamaEngine:
             cached = self._piece_buffer.raw[:max(n, 0)]
             self._pieces[token] = cached
         return cached
+
+    def token_text(self, token: int) -> str:
+        """A token as the vocabulary writes it (`<|im_end|>`), as chat templates get their
+        begin and end tokens; "" for no token (-1)."""
+        if token < 0:
+            return ""
+        raw = self._lib.llama_vocab_get_text(self.model.vocab, token)
+        return raw.decode("utf-8", errors="replace") if raw else ""
+
+    def special_tokens(self) -> tuple[str, str]:
+        """(begin token, end token) as text."""
+        vocab = self.model.vocab
+        return (self.token_text(self._lib.llama_vocab_bos(vocab)),
+                self.token_text(self._lib.llama_vocab_eos(vocab)))
 
     def is_end(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self.model.vocab, token))

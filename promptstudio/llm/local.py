@@ -8,6 +8,7 @@ cache). See `engine.py` for how prompts are batched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from promptstudio.llm.base import (
     ContinuationScore,
     Generation,
     GenerationParams,
+    ModelFileError,
     ResultCallback,
     Stopwatch,
 )
+from promptstudio.llm.chat import CHAT, TEXT, ChatTemplate, template_of
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.engine import GenerationOutcome, LlamaEngine
 from promptstudio.llm.gguf import inspect_gguf
@@ -68,6 +71,28 @@ class LocalBackend(Backend):
     def model_id(self) -> str:
         return f"local:{self.path.name}:{self.info.size_bytes}"
 
+    @property
+    def prompt_format(self) -> str:
+        """`chat.CHAT` when prompts reach the model through its chat template."""
+        if self.config.prompt_format in (TEXT, CHAT):
+            return self.config.prompt_format
+        return CHAT if template_of(self.info.metadata) else TEXT
+
+    @functools.cached_property
+    def chat_template(self) -> ChatTemplate | None:
+        """The file's chat template with the model's begin and end tokens; None for a
+        text model. Reading the tokens loads the model in this thread."""
+        source = template_of(self.info.metadata)
+        if self.prompt_format != CHAT:
+            return None
+        if source is None:
+            raise ModelFileError(
+                f"The model file {self.path.name} has no chat template, so it cannot be "
+                "asked in the chat format. Set its prompt format to text on the Models page "
+                "(or with: promptstudio config NAME --task-format text).")
+        bos, eos = self.engine().special_tokens()
+        return ChatTemplate(source, bos_token=bos, eos_token=eos)
+
     def engine(self) -> LlamaEngine:
         """This thread's engine, loaded on first use (after the model file has once been
         tried in a child process on this machine: `loadcheck`)."""
@@ -78,7 +103,7 @@ class LocalBackend(Backend):
             trial = self.trial
             ensure_model_runs(trial)
             engine = LlamaEngine(str(trial.path), n_ctx=trial.n_ctx, n_threads=trial.n_threads,
-                                 n_seq_max=trial.n_seq_max)
+                                 n_seq_max=trial.n_seq_max, chat=self.prompt_format == CHAT)
             self._local.engine = engine
             with self._lock:
                 self._engines.append(engine)

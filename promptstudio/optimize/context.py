@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from promptstudio.evaluation import Evaluator, label_continuation, scorable
+from promptstudio.llm import chat
 from promptstudio.llm.base import (
     Backend,
     Cancelled,
@@ -282,6 +283,8 @@ class RunContext:
         """n samples from the optimizer model; `key` names this request within the step so
         that its seed, and so its cached answers, are the same on replay."""
         self.checkpoint(upcoming=n)
+        if self.optimizer.prompt_format == chat.CHAT:  # a meta-prompt is the user's message
+            prompt = self.optimizer.chat_template.render([chat.Message("user", prompt)])
         params = GenerationParams(temperature=temperature, top_p=top_p,
                                   max_tokens=max_tokens, stop=tuple(stop),
                                   seed=self.seed_for("ask", self.step, key),

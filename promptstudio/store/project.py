@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from promptstudio.dataio import Row
+from promptstudio.llm.chat import prompt_format_of
 from promptstudio.llm.config import ModelConfig
 from promptstudio.store.errors import ProjectError
 from promptstudio.store.records import (
@@ -415,7 +416,7 @@ class Project:
     def scoring(self) -> Scoring:
         """The scoring of the project's current settings: the one every view counts as
         current, and the one new evaluations are made under."""
-        return current_scoring(self.conn)
+        return current_scoring(self.conn, prompt_format_of(self.settings.task_model))
 
     def register_scoring(self, scoring: Scoring) -> str:
         """Keep a scoring's settings, so that scores made under it can say what they were

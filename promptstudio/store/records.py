@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
+from promptstudio.llm.chat import CHAT, TEXT
 from promptstudio.llm.config import ModelConfig
 from promptstudio.parsing import OutputParser
 from promptstudio.templates import DEFAULT_DEMO_FORMAT, DEFAULT_TEMPLATE, PromptTemplate
@@ -47,6 +48,12 @@ class ProjectSettings:
     calibrate: bool = False
     """For the label metric: divide out the model's bias toward some labels, measured on
     content-free inputs (contextual calibration)."""
+    instruction_place: str = "system"
+    """For a chat model: the instruction in a system message, or atop the user message
+    (`templates.INSTRUCTION_PLACES`)."""
+    demo_place: str = "turns"
+    """For a chat model: demonstrations as earlier turns, or inline in the user message
+    (`templates.DEMO_PLACES`)."""
     task_model: ModelConfig = field(default_factory=ModelConfig)
     optimizer_model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -84,18 +91,29 @@ class Scoring:
     answer_tokens: int = MIN_ANSWER_TOKENS
     temperature: float = 0.0
     calibrate: bool = False
+    prompt_format: str = TEXT
+    """How prompts reached the task model: plain text, or its chat template (`llm.chat`)."""
+    instruction_place: str = "system"
+    demo_place: str = "turns"
 
     @classmethod
-    def of(cls, settings: ProjectSettings, answers: Iterable[str]) -> Scoring:
+    def of(cls, settings: ProjectSettings, answers: Iterable[str],
+           prompt_format: str = TEXT) -> Scoring:
         """The scoring of a project's settings; `answers` are the reference answers the
-        answer length is sized on (the training rows', else all)."""
+        answer length is sized on (the training rows', else all); `prompt_format`, the
+        task model's (`chat.prompt_format_of`). Where a chat model's messages go counts
+        only for a chat model."""
+        chat = prompt_format == CHAT
         return cls(template=settings.template, demo_format=settings.demo_format,
                    metric=settings.metric,
                    labels=settings.labels if settings.metric == "label" else (),
                    tolerance=settings.tolerance if settings.metric == "numeric" else None,
                    parser=settings.output_parser.to_dict(),
                    answer_tokens=answer_token_budget(answers),
-                   calibrate=settings.calibrate and settings.metric == "label")
+                   calibrate=settings.calibrate and settings.metric == "label",
+                   prompt_format=prompt_format,
+                   instruction_place=settings.instruction_place if chat else "system",
+                   demo_place=settings.demo_place if chat else "turns")
 
     @property
     def key(self) -> str:
@@ -131,10 +149,12 @@ class Scoring:
                        metric=self.metric, labels=self.labels or settings.labels,
                        tolerance=settings.tolerance if self.tolerance is None
                        else self.tolerance, output_parser=self.output_parser,
-                       calibrate=self.calibrate)
+                       calibrate=self.calibrate,
+                       instruction_place=self.instruction_place, demo_place=self.demo_place)
 
 
-_ADDED_LATER = {"calibrate": False}
+_ADDED_LATER = {"calibrate": False, "prompt_format": TEXT, "instruction_place": "system",
+                "demo_place": "turns"}
 """Scoring settings added after scores were first keyed, with the value every earlier
 score was made under: left out of the key at that value, so that old keys still hold."""
 
@@ -232,6 +252,8 @@ def settings_to_row(settings: ProjectSettings) -> dict:
         "metric_options": json.dumps({"tolerance": settings.tolerance,
                                       "calibrate": settings.calibrate}),
         "labels": json.dumps(list(settings.labels), ensure_ascii=False),
+        "chat": json.dumps({"instruction": settings.instruction_place,
+                            "demos": settings.demo_place}),
         "task_model": json.dumps(settings.task_model.to_dict()),
         "optimizer_model": json.dumps(settings.optimizer_model.to_dict()),
     }
@@ -239,6 +261,7 @@ def settings_to_row(settings: ProjectSettings) -> dict:
 
 def settings_from_row(row: dict) -> ProjectSettings:
     options = json.loads(row["metric_options"])
+    chat = json.loads(row.get("chat") or "{}")  # schema 8
     return ProjectSettings(
         name=row["name"],
         task_description=row["task_description"],
@@ -250,6 +273,8 @@ def settings_from_row(row: dict) -> ProjectSettings:
         tolerance=float(options.get("tolerance", 1e-6)),
         calibrate=bool(options.get("calibrate", False)),
         labels=tuple(json.loads(row["labels"])),
+        instruction_place=str(chat.get("instruction", "system")),
+        demo_place=str(chat.get("demos", "turns")),
         task_model=ModelConfig.from_dict(json.loads(row["task_model"])),
         optimizer_model=ModelConfig.from_dict(json.loads(row["optimizer_model"])),
     )

@@ -14,6 +14,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable
 
+from promptstudio.llm.chat import TEXT
 from promptstudio.store.errors import SchemaError
 from promptstudio.store.records import Scoring, now, settings_from_row
 
@@ -157,12 +158,13 @@ def _add_run_choice(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE run ADD COLUMN choice TEXT")
 
 
-def current_scoring(conn: sqlite3.Connection) -> Scoring:
-    """The scoring of the project's settings as stored now (`Project.scoring`)."""
+def current_scoring(conn: sqlite3.Connection, prompt_format: str = TEXT) -> Scoring:
+    """The scoring of the project's settings as stored now (`Project.scoring`), for a task
+    model with this prompt format."""
     cursor = conn.execute("SELECT * FROM project WHERE id = 1")
     columns = [d[0] for d in cursor.description]
     settings = settings_from_row(dict(zip(columns, cursor.fetchone())))
-    return Scoring.of(settings, reference_answers(conn))
+    return Scoring.of(settings, reference_answers(conn), prompt_format)
 
 
 def reference_answers(conn: sqlite3.Connection) -> list[str]:
@@ -256,9 +258,16 @@ def _add_candidate_demos(conn: sqlite3.Connection) -> None:
             "demonstrations with their prompts; they are shown without it.", incomplete)
 
 
+def _add_chat_settings(conn: sqlite3.Connection) -> None:
+    """Version 8: where a chat model gets the instruction and the demonstrations
+    (`ProjectSettings.instruction_place`, `demo_place`), as JSON; earlier files get the
+    defaults, which change nothing for the text models they were made with."""
+    conn.execute("ALTER TABLE project ADD COLUMN chat TEXT NOT NULL DEFAULT '{}'")
+
+
 MIGRATIONS: list[Migration] = [_create_tables, _add_meta_prompts, _add_chosen_candidate,
                                _add_last_example_id, _add_run_choice, _add_scoring,
-                               _add_candidate_demos]
+                               _add_candidate_demos, _add_chat_settings]
 
 
 def expected_columns(version: int) -> dict[str, set[str]]:
@@ -288,7 +297,7 @@ _SHAPES = [
     *[("project", c, "text") for c in ("name", "template", "demo_format", "instruction",
                                        "metric")],
     *[("project", c, "object") for c in ("output_parser", "metric_options", "task_model",
-                                         "optimizer_model")],
+                                         "optimizer_model", "chat")],
     ("project", "labels", "array"),
     *[("example", c, "text") for c in ("input", "output", "split")],
     ("example", "answers", "array"),

@@ -1,0 +1,173 @@
+"""Chat models: a GGUF file's own chat template, rendered in the sandbox as llama-cpp-python
+renders it, and the prompt placed in its messages (`llm/chat.py`, `templates.py`)."""
+
+from __future__ import annotations
+
+import pytest
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from optimize_support import gguf_header
+
+from promptstudio.dataio import Row
+from promptstudio.evaluation import Evaluator
+from promptstudio.llm.chat import (
+    CHAT,
+    TEXT,
+    ChatTemplate,
+    ChatTemplateError,
+    Message,
+    prompt_format_of,
+)
+from promptstudio.llm.config import ModelConfig
+from promptstudio.store.records import ProjectSettings, Scoring
+from promptstudio.templates import ChatPromptTemplate, PromptTemplate
+
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+NO_SYSTEM = ("{{ bos_token }}{% for message in messages %}"
+             "{% if message['role'] == 'system' %}"
+             "{{ raise_exception('System role not supported') }}{% endif %}"
+             "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else 'user' }}\n"
+             "{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+             "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+MESSAGES = [Message("system", "Answer with one word."), Message("user", "Is it raining?"),
+            Message("assistant", "No"), Message("user", "Is the sky blue?")]
+
+
+@pytest.mark.parametrize("source", [CHATML, NO_SYSTEM.replace("{% if message['role'] == "
+                                    "'system' %}{{ raise_exception('System role not "
+                                    "supported') }}{% endif %}", "")])
+def test_rendering_equals_llama_cpp_pythons_own(source):
+    ours = ChatTemplate(source, bos_token="<bos>", eos_token="<eos>").render(MESSAGES)
+    theirs = Jinja2ChatFormatter(template=source, eos_token="<eos>", bos_token="<bos>")(
+        messages=[m.as_dict() for m in MESSAGES]).prompt
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("attack", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ messages.__class__.__init__.__globals__ }}",
+    "{% set _ = messages.append({'role': 'user', 'content': 'x'}) %}ok",
+    "{{ cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
+])
+def test_a_crafted_template_is_stopped_not_run(attack):
+    """CVE-2024-34359: a chat template in a model file ran code in llama-cpp-python."""
+    with pytest.raises(ChatTemplateError):
+        ChatTemplate(attack).render([Message("user", "hi")])
+
+
+def test_the_instruction_goes_in_a_system_message_or_atop_the_users():
+    base = PromptTemplate()
+    demos = [("rain", "wet"), ("sun", "dry")]
+    system = ChatPromptTemplate(ChatTemplate(CHATML), base)
+    assert [m.role for m in system.messages("Say the weather.", demos, "snow")] == [
+        "system", "user", "assistant", "user", "assistant", "user"]
+    user = ChatPromptTemplate(ChatTemplate(CHATML), base, instruction_place="user")
+    first = user.messages("Say the weather.", demos, "snow")
+    assert first[0] == Message("user", "Say the weather.\n\nrain")
+    inline = ChatPromptTemplate(ChatTemplate(CHATML), base, demo_place="inline")
+    assert inline.messages("Say it.", demos, "snow")[1] == Message(
+        "user", "Input: rain\nOutput: wet\n\nInput: sun\nOutput: dry\n\nsnow")
+
+
+def test_a_template_without_a_system_role_gets_the_instruction_in_the_user_message():
+    gemma_like = ChatPromptTemplate(ChatTemplate(NO_SYSTEM, bos_token="<bos>"), PromptTemplate())
+    text = gemma_like.render("Say the weather.", [], "snow")
+    assert text == ("<bos><start_of_turn>user\nSay the weather.\n\nsnow<end_of_turn>\n"
+                    "<start_of_turn>model\n")
+
+
+def test_the_text_before_the_input_is_shared_by_every_example():
+    template = ChatPromptTemplate(ChatTemplate(CHATML), PromptTemplate())
+    demos = [("rain", "wet")]
+    for word in ("snow", "hail"):
+        assert template.render("Say it.", demos, word) == (
+            template.prefix("Say it.", demos) + word + template.suffix())
+    assert template.suffix() == "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_the_format_and_where_the_prompt_goes_are_part_of_a_score():
+    settings = ProjectSettings(name="p")
+    text = Scoring.of(settings, ["x"])
+    assert text.key == Scoring.of(settings, ["x"], TEXT).key
+    chat = Scoring.of(settings, ["x"], CHAT)
+    assert chat.key != text.key
+    moved = ProjectSettings(name="p", instruction_place="user")
+    assert Scoring.of(moved, ["x"], CHAT).key != chat.key
+    assert Scoring.of(moved, ["x"]).key == text.key, "placement means nothing to a text model"
+
+
+def test_which_models_are_chat_models(tmp_path):
+    chat = gguf_header(tmp_path / "chat.gguf", {"general.architecture": "llama",
+                                                "tokenizer.chat_template": CHATML}, 10_000)
+    plain = gguf_header(tmp_path / "plain.gguf", {"general.architecture": "llama"}, 10_000)
+    assert prompt_format_of(ModelConfig()) == TEXT
+    assert prompt_format_of(ModelConfig(path=str(chat))) == CHAT
+    assert prompt_format_of(ModelConfig(path=str(plain))) == TEXT
+    assert prompt_format_of(ModelConfig(path=str(chat), prompt_format=TEXT)) == TEXT
+    assert prompt_format_of(ModelConfig(path=str(tmp_path / "gone.gguf"))) == TEXT
+
+
+# -- on a real instruction-tuned model ------------------------------------------------
+
+
+def test_the_text_sent_is_what_llama_cpp_python_builds(chat_model_file):
+    """The messages rendered by the file's template with its own begin and end tokens, and
+    tokenized as llama-cpp-python tokenizes a chat prompt."""
+    import llama_cpp
+
+    from promptstudio.llm.local import LocalBackend
+
+    backend = LocalBackend(ModelConfig(path=str(chat_model_file)))
+    try:
+        assert backend.prompt_format == CHAT
+        ours = backend.chat_template.render(MESSAGES)
+        llama = llama_cpp.Llama(model_path=str(chat_model_file), n_ctx=512, verbose=False)
+        eos = llama._model.token_get_text(llama.token_eos())
+        bos = llama._model.token_get_text(llama.token_bos())
+        theirs = Jinja2ChatFormatter(template=llama.metadata["tokenizer.chat_template"],
+                                     eos_token=eos, bos_token=bos)(
+            messages=[m.as_dict() for m in MESSAGES]).prompt
+        assert ours == theirs
+        assert backend.tokenize(ours) == llama.tokenize(theirs.encode(), add_bos=False,
+                                                        special=True)
+        assert "<|im_start|>system\nAnswer with one word.<|im_end|>" in ours
+        llama.close()
+    finally:
+        backend.close()
+
+
+def test_a_chat_model_is_scored_on_its_own_messages(workspace, chat_model_file):
+    from promptstudio.llm.local import LocalBackend
+
+    project = workspace.create(ProjectSettings(
+        name="weather", instruction="Answer yes or no.",
+        task_model=ModelConfig(path=str(chat_model_file))))
+    project.add_examples([Row("Is water wet?", "yes", ("yes",), "dev"),
+                          Row("Is fire cold?", "no", ("no",), "dev")])
+    assert project.scoring().prompt_format == CHAT
+    backend = LocalBackend(project.settings.task_model)
+    try:
+        evaluator = Evaluator(project, backend)
+        candidate = project.add_candidate("Answer yes or no.", [])
+        prompt = evaluator.prompt(candidate, project.examples("dev")[0])
+        assert prompt == ("<|im_start|>system\nAnswer yes or no.<|im_end|>\n<|im_start|>user\n"
+                          "Is water wet?<|im_end|>\n<|im_start|>assistant\n")
+        result = evaluator.evaluate(candidate, project.examples("dev"))
+        assert len(result.evaluations) == 2
+        assert all(e.answer is not None for e in result.evaluations)
+    finally:
+        backend.close()
+        project.close()
+
+
+def test_config_sets_the_format_and_the_placement(cli, tmp_path, chat_model_file):
+    data = tmp_path / "rows.csv"
+    data.write_text("input,output\nIs water wet?,yes\nIs fire cold?,no\n")
+    assert cli("new", "w", "--data", str(data))[0] == 0
+    code, out, _ = cli("config", "w", "--task-model", str(chat_model_file))
+    assert code == 0 and "(chat format (auto))" in out
+    code, out, _ = cli("config", "w", "--instruction-place", "user", "--demo-place", "inline")
+    assert "the instruction in the user message, at the top, the demonstrations inline" in out
+    code, out, _ = cli("config", "w", "--task-format", "text")
+    assert "(text format)" in out
