@@ -30,12 +30,15 @@ from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import JobState
 from promptstudio.llm.base import ModelFileError, ServerError
 from promptstudio.llm.bundled import BUNDLED_MODEL_NAME, bundled_model_path
+from promptstudio.llm.chat import AUTO, CHAT, TEXT
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.gguf import GGUFInfo, inspect_gguf
 from promptstudio.llm.memory import available_memory, check_memory, format_bytes
 from promptstudio.llm.server import ServerBackend
 
 BUNDLED, FILE, SERVER = 0, 1, 2
+FORMAT_CHOICES = ((AUTO, "Automatic"), (CHAT, "Chat messages (instruction-tuned model)"),
+                  (TEXT, "Plain text (base model)"))
 
 
 def memory_tone(fits: bool | None, tight: bool) -> str | None:
@@ -207,6 +210,15 @@ class ModelChoice(QWidget):
                      self.concurrency_field):
             spin.setKeyboardTracking(False)
             spin.setMinimumWidth(150)
+        self.format_field = QComboBox()
+        self.format_field.setObjectName("promptFormat")
+        for value, label in FORMAT_CHOICES:
+            self.format_field.addItem(label, value)
+        self.format_field.setToolTip(
+            "How prompts reach the model. An instruction-tuned (chat) model reads messages "
+            "written with its own chat template; a base model continues plain text. "
+            "Automatic: a model file with a chat template is a chat model.")
+        self.format_field.currentIndexChanged.connect(lambda _: self._advanced_edited())
 
         self.advanced = QFrame()
         form = QFormLayout(self.advanced)
@@ -216,6 +228,7 @@ class ModelChoice(QWidget):
         form.addRow("CPU threads:", self.threads_field)
         form.addRow("Time limit per request:", self.timeout_field)
         form.addRow("Requests at once:", self.concurrency_field)
+        form.addRow("Prompt format:", self.format_field)
         self._advanced_form = form
         self.advanced.hide()
 
@@ -227,7 +240,7 @@ class ModelChoice(QWidget):
         kind = SERVER if config.kind == "server" else FILE if config.path else BUNDLED
         widgets = (self.kinds, self.url_field, self.model_field, self.key_field,
                    self.context_field, self.threads_field, self.timeout_field,
-                   self.concurrency_field)
+                   self.concurrency_field, self.format_field)
         blocked = [widget.blockSignals(True) for widget in widgets]
         try:
             self.kinds.button(kind).setChecked(True)
@@ -235,6 +248,8 @@ class ModelChoice(QWidget):
             self.threads_field.setValue(config.n_threads)
             self.timeout_field.setValue(round(config.timeout))
             self.concurrency_field.setValue(config.concurrency)
+            self.format_field.setCurrentIndex(max(0, self.format_field.findData(
+                config.prompt_format)))
             if kind == SERVER:
                 self._set_text(self.url_field, config.base_url or "")
                 if self.model_field.currentText() != (config.model or ""):
@@ -259,7 +274,8 @@ class ModelChoice(QWidget):
 
     def config(self) -> ModelConfig | None:
         """The choice the widgets show, or None while it is incomplete."""
-        local = {"n_ctx": self.context_field.value(), "n_threads": self.threads_field.value()}
+        local = {"n_ctx": self.context_field.value(), "n_threads": self.threads_field.value(),
+                 "prompt_format": self.format_field.currentData()}
         kind = self.kind()
         if kind == BUNDLED:
             return ModelConfig(kind="local", retries=self._config.retries, **local)
@@ -276,13 +292,16 @@ class ModelChoice(QWidget):
                            api_key=self.key_field.text().strip() or None,
                            timeout=float(self.timeout_field.value()),
                            concurrency=self.concurrency_field.value(),
-                           retries=self._config.retries)
+                           retries=self._config.retries,
+                           prompt_format=self.format_field.currentData())
 
     def _show_kind(self, kind: int) -> None:
         for each, details in self.details.items():
             details.setVisible(each == kind)
         local = kind != SERVER
+        # A server's chat endpoint is not used yet, so its prompts are text (`chat.py`).
         for field, shown in ((self.context_field, local), (self.threads_field, local),
+                             (self.format_field, local),
                              (self.timeout_field, not local),
                              (self.concurrency_field, not local)):
             self._advanced_form.setRowVisible(field, shown)

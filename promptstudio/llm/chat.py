@@ -121,11 +121,13 @@ def template_of(metadata: dict) -> str | None:
 def prompt_format_of(config: ModelConfig) -> str:
     """How prompts reach this model: `CHAT` or `TEXT`. Under `auto`, a GGUF file with a
     chat template is a chat model; the bundled model, a file without one and a file that
-    cannot be read are text models, and so, for now, is a server (its chat endpoint is
-    not used yet)."""
+    cannot be read are text models. A server, for now, is always a text model: its chat
+    endpoint is not used yet."""
+    if config.kind != "local":
+        return TEXT
     if config.prompt_format in (TEXT, CHAT):
         return config.prompt_format
-    if config.kind != "local" or config.is_bundled:
+    if config.is_bundled:
         return TEXT
     from promptstudio.llm.gguf import inspect_gguf
 

@@ -153,8 +153,12 @@ def test_advanced_settings_are_saved(page, state):
     choice.context_field.setValue(2048)
     choice.threads_field.setValue(1)
     assert state.project.settings.task_model == ModelConfig(n_ctx=2048, n_threads=1)
+    assert choice.format_field.currentData() == "auto"
+    choice.format_field.setCurrentIndex(choice.format_field.findData("chat"))
+    assert state.project.settings.task_model.prompt_format == "chat"
     choice.server_option.click()
     assert choice.timeout_field.isVisible() and not choice.context_field.isVisible()
+    assert not choice.format_field.isVisible(), "a server's chat endpoint is not used yet"
 
 
 def test_the_optimizer_model_can_differ_from_the_task_model(page, state, bundled_model,
