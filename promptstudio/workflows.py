@@ -20,12 +20,14 @@ from promptstudio import dataio, metrics
 from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
 from promptstudio.dataio import ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
-from promptstudio.llm.base import Backend, CancelToken, model_name
+from promptstudio.llm.base import Backend, BackendError, CancelToken, model_name
+from promptstudio.llm.chat import CHAT, file_template
+from promptstudio.llm.config import ModelConfig
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.records import SPLITS, Candidate, ProjectSettings
+from promptstudio.store.records import SPLITS, Candidate, ProjectSettings, Scoring
 from promptstudio.store.workspace import Unreadable, Workspace, file_stem
-from promptstudio.templates import PromptTemplate
+from promptstudio.templates import ChatPromptTemplate, PromptTemplate
 
 DEFAULT_SPLIT = {"train": 0.8, "dev": 0.2}
 BEST_FORMATS = ("txt", "md", "json", "yaml")
@@ -397,14 +399,17 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     scoring = project.scoring_named(scoring_key) or current
     template = PromptTemplate(candidate.meta.get("template", scoring.template),
                               scoring.demo_format)
-    return {
+    demos = list(candidate.demos)
+    chat = _chat_prompt(settings.task_model, scoring) if scoring.prompt_format == CHAT else None
+    prompt = (chat or template).prefix(candidate.instruction, demos) + "{input}" + (
+        chat or template).suffix()
+    card = {
         "project": settings.name,
         "instruction": candidate.instruction,
         "demos": [{"input": text, "output": output} for text, output in candidate.demos],
         "template": template.text,
         "demo_format": scoring.demo_format,
-        "prompt": template.prefix(candidate.instruction, list(candidate.demos))
-        + "{input}" + template.suffix(),
+        "prompt": prompt,
         "metric": scoring.metric,
         "scores": scores,
         "scored_on": model_name(scored_on) if scored_on else None,
@@ -414,6 +419,25 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
         "method": run.method if run else candidate.operation,
         "date": date.today().isoformat(),
     }
+    if chat is not None:
+        card["messages"] = [m.as_dict() for m in
+                            chat.messages(candidate.instruction, demos, "{input}")]
+    return card
+
+
+def _chat_prompt(model: ModelConfig, scoring: Scoring) -> ChatPromptTemplate | None:
+    """A chat model's prompt as its own template writes it, for a card; None when the
+    model's file cannot be read now (the card then shows the text template)."""
+    if model.kind != "local" or model.is_bundled:
+        return None
+    try:
+        chat = file_template(model.path or "")
+    except BackendError:
+        return None
+    if chat is None:
+        return None
+    return ChatPromptTemplate(chat, scoring.prompt_template, scoring.instruction_place,
+                              scoring.demo_place)
 
 
 def _card_markdown(card: dict) -> str:
@@ -423,6 +447,10 @@ def _card_markdown(card: dict) -> str:
         lines += ["## Demonstrations", ""]
         for demo in card["demos"]:
             lines += [f"- **Input:** {demo['input']}  ", f"  **Output:** {demo['output']}"]
+        lines.append("")
+    if card.get("messages"):
+        lines += ["## Messages", ""]
+        lines += [f"- **{m['role']}:** {m['content']}" for m in card["messages"]]
         lines.append("")
     lines += ["## Prompt as the model sees it", "", "```", card["prompt"], "```", "",
               "## Scores", "", "| split | score | examples |", "|---|---|---|"]

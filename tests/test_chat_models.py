@@ -171,3 +171,20 @@ def test_config_sets_the_format_and_the_placement(cli, tmp_path, chat_model_file
     assert "the instruction in the user message, at the top, the demonstrations inline" in out
     code, out, _ = cli("config", "w", "--task-format", "text")
     assert "(text format)" in out
+
+
+def test_the_prompt_card_shows_the_messages_as_the_model_received_them(workspace,
+                                                                       chat_model_file):
+    from promptstudio.workflows import _card_markdown, prompt_card
+
+    project = workspace.create(ProjectSettings(
+        name="weather", instruction="Answer yes or no.",
+        task_model=ModelConfig(path=str(chat_model_file))))
+    candidate = project.add_candidate("Answer yes or no.", [])
+    card = prompt_card(project, candidate)
+    assert card["messages"] == [{"role": "system", "content": "Answer yes or no."},
+                                {"role": "user", "content": "{input}"}]
+    assert card["prompt"] == ("<|im_start|>system\nAnswer yes or no.<|im_end|>\n"
+                              "<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n")
+    assert "- **system:** Answer yes or no." in _card_markdown(card)
+    project.close()

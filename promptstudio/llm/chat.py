@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import jinja2
@@ -116,6 +117,21 @@ def template_of(metadata: dict) -> str | None:
     """The chat template a GGUF file's metadata holds, if any."""
     source = metadata.get("tokenizer.chat_template")
     return source if isinstance(source, str) and source.strip() else None
+
+
+def file_template(path: str | Path) -> ChatTemplate | None:
+    """A GGUF file's chat template with its begin and end tokens as the vocabulary writes
+    them (as llama-cpp-python passes them to the template); None for a file without one."""
+    from promptstudio.llm.gguf import inspect_gguf, token_texts
+
+    info = inspect_gguf(path)
+    source = template_of(info.metadata)
+    if source is None:
+        return None
+    ids = {name: info.metadata.get(f"tokenizer.ggml.{name}_token_id") for name in ("bos", "eos")}
+    texts = token_texts(path, [i for i in ids.values() if isinstance(i, int)])
+    return ChatTemplate(source, bos_token=texts.get(ids["bos"], ""),
+                        eos_token=texts.get(ids["eos"], ""))
 
 
 def prompt_format_of(config: ModelConfig) -> str:

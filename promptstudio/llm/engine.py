@@ -201,20 +201,6 @@ class LlamaEngine:
             self._pieces[token] = cached
         return cached
 
-    def token_text(self, token: int) -> str:
-        """A token as the vocabulary writes it (`<|im_end|>`), as chat templates get their
-        begin and end tokens; "" for no token (-1)."""
-        if token < 0:
-            return ""
-        raw = self._lib.llama_vocab_get_text(self.model.vocab, token)
-        return raw.decode("utf-8", errors="replace") if raw else ""
-
-    def special_tokens(self) -> tuple[str, str]:
-        """(begin token, end token) as text."""
-        vocab = self.model.vocab
-        return (self.token_text(self._lib.llama_vocab_bos(vocab)),
-                self.token_text(self._lib.llama_vocab_eos(vocab)))
-
     def is_end(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self.model.vocab, token))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -162,3 +163,36 @@ def _inspect(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
             f"reach past byte {data_start + last_offset:,}. Download or copy it again."
         )
     return GGUFInfo(path, size, version, tensor_count, metadata)
+
+
+def token_texts(path: str | Path, ids: Sequence[int]) -> dict[int, str]:
+    """The vocabulary's text of the tokens `ids` (a chat template's begin and end tokens),
+    read from the file's token list without loading the model; ids the file does not hold
+    are left out."""
+    info = inspect_gguf(path)
+    return dict(_token_texts(info.path, info.size_bytes, tuple(sorted(set(ids)))))
+
+
+@functools.lru_cache(maxsize=16)
+def _token_texts(path: Path, size: int, ids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    wanted = set(ids)
+    found: list[tuple[int, str]] = []
+    with path.open("rb") as handle:
+        reader = _Reader(handle, path, size)
+        handle.read(4)
+        _, _, kv_count = struct.unpack("<IQQ", reader.take(20))
+        for _ in range(kv_count):
+            key = reader.string()
+            code = struct.unpack("<I", reader.take(4))[0]
+            if key != "tokenizer.ggml.tokens" or code != _ARRAY:
+                reader.value(code)
+                continue
+            item_code, count = struct.unpack("<IQ", reader.take(12))
+            if item_code != _STRING:
+                break
+            for index in range(reader.count(count, 8)):
+                text = reader.string()
+                if index in wanted:
+                    found.append((index, text))
+            break
+    return tuple(found)

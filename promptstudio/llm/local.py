@@ -25,7 +25,7 @@ from promptstudio.llm.base import (
     ResultCallback,
     Stopwatch,
 )
-from promptstudio.llm.chat import CHAT, TEXT, ChatTemplate, template_of
+from promptstudio.llm.chat import CHAT, TEXT, ChatTemplate, file_template, template_of
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.engine import GenerationOutcome, LlamaEngine
 from promptstudio.llm.gguf import inspect_gguf
@@ -81,17 +81,16 @@ class LocalBackend(Backend):
     @functools.cached_property
     def chat_template(self) -> ChatTemplate | None:
         """The file's chat template with the model's begin and end tokens; None for a
-        text model. Reading the tokens loads the model in this thread."""
-        source = template_of(self.info.metadata)
+        text model."""
         if self.prompt_format != CHAT:
             return None
-        if source is None:
+        template = file_template(self.path)
+        if template is None:
             raise ModelFileError(
                 f"The model file {self.path.name} has no chat template, so it cannot be "
                 "asked in the chat format. Set its prompt format to text on the Models page "
                 "(or with: promptstudio config NAME --task-format text).")
-        bos, eos = self.engine().special_tokens()
-        return ChatTemplate(source, bos_token=bos, eos_token=eos)
+        return template
 
     def engine(self) -> LlamaEngine:
         """This thread's engine, loaded on first use (after the model file has once been
