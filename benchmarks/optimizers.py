@@ -238,6 +238,29 @@ def report(rows: list[dict], args, command: str) -> str:
         lines.append(f"| {m} | {written} | {sum(counts.values())} | "
                      + " | ".join(str(counts.get(rule, 0)) for rule in rules) + " |")
 
+    compared = [m for m in methods_run if f"{m}/base" in methods_run]
+    if compared:
+        lines += ["", "### The papers' meta-prompts against those for a base model", "",
+                  "The same runs with the optimizer model asked as the papers ask (a "
+                  "request), and with text a base model continues (`--writer base`: worked "
+                  "cases, a prefilled answer, one line per sample). Passed the gate: the "
+                  "share of the instructions the optimizer model wrote that became "
+                  "candidates (the rest were set aside as unreadable).", "",
+                  "| method | meta-prompts | tasks | gain (points) | picks above the start "
+                  "| written | set aside | passed the gate |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in compared:
+            for label, words in ((m, "papers'"), (f"{m}/base", "base model")):
+                runs = [r for r in rows if r["method"] == label and r["test"] is not None]
+                written = sum(r.get("written", 0) for r in runs)
+                aside = sum(sum(r.get("set_aside", {}).values()) for r in runs)
+                share = f"{100 * written / (written + aside):.0f}%" if written + aside else "-"
+                lines.append(
+                    f"| {m} | {words} | {len(runs)} | "
+                    f"{100 * mean([r['test'] - r['baseline_test'] for r in runs]):+.1f} | "
+                    f"{sum(r.get('kept') == 'found' for r in runs)} | {written} | {aside} | "
+                    f"{share} |")
+
     lines += ["", "### Every run: the start's and the pick's scores", "",
               "Dev: all of dev; select: the third of dev the finalists are compared on; "
               "confirm: the two thirds kept from the search, where the pick must beat the "

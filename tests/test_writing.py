@@ -95,6 +95,8 @@ def test_the_writer_follows_the_optimizer_model(workspace, tmp_path):
     assert writing.writer_for(ModelConfig(kind="local", path=str(base))) == writing.BASE
     assert writing.writer_for(ModelConfig(kind="local", path=str(chat))) == writing.PAPER
     assert writing.writer_for(SERVER) == writing.PAPER
+    forced = ModelConfig(kind="local", path=str(chat), prompt_format="text")
+    assert writing.writer_for(forced) == writing.BASE, "the format decides, as the user set it"
 
     project = letters_project(workspace)
     plan = runner.plan(project, "protegi")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promptstudio.llm.base import BackendError
+from promptstudio.llm.chat import CHAT, prompt_format_of
 from promptstudio.llm.config import ModelConfig
 from promptstudio.optimize.method import method_named
 
@@ -64,7 +65,7 @@ def optimizer_kind(config: ModelConfig) -> str:
         info = inspect_gguf(config.path or "")
     except BackendError:
         return UNKNOWN
-    chat = bool(info.metadata.get("tokenizer.chat_template"))
+    chat = prompt_format_of(config) == CHAT
     return SMALL_BASE if not chat and info.size_bytes < SMALL_MODEL_BYTES else CAPABLE
 
 

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from promptstudio.llm.base import BackendError
+from promptstudio.llm.chat import TEXT, prompt_format_of
 from promptstudio.llm.config import ModelConfig
 from promptstudio.optimize.meta_prompts import fill, load, names
 
@@ -50,20 +50,12 @@ TEMPERATURE = 0.9
 
 
 def writer_for(config: ModelConfig) -> str:
-    """The variant for this optimizer model: `BASE` for a GGUF file without a chat template
-    (the bundled model among them), `PAPER` for one with a chat template or a server,
-    whose model is not inspected."""
-    if config.kind == "server":
-        return PAPER
-    if config.is_bundled:
+    """The variant for this optimizer model, by its prompt format (`chat.prompt_format_of`):
+    `BASE` for a local model asked in plain text (the bundled model, a GGUF file without a
+    chat template), `PAPER` for a chat model or a server, whose model is not inspected."""
+    if config.kind == "local" and prompt_format_of(config) == TEXT:
         return BASE
-    from promptstudio.llm.gguf import inspect_gguf
-
-    try:
-        info = inspect_gguf(config.path or "")
-    except BackendError:
-        return PAPER
-    return PAPER if info.metadata.get("tokenizer.chat_template") else BASE
+    return PAPER
 
 
 def base_name(name: str) -> str:
