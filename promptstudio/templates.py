@@ -210,6 +210,17 @@ class PromptTemplate:
         """The full prompt for one example: `prefix(instruction, demos) + input + suffix()`."""
         return self.prefix(instruction, demos) + input + self.suffix()
 
+    @property
+    def shows_demos(self) -> bool:
+        """Whether demonstrations reach the model at all (the template has `{demos}`)."""
+        return "{demos}" in self.text.partition(_INPUT_MARKER)[0]
+
+    def before_instruction(self) -> str:
+        """The fixed text before the instruction, for scoring how natural an instruction
+        reads where it goes."""
+        before = self.text.partition("{instruction}")[0]
+        return re.sub(r"\{\w+\}", "", before).rstrip()
+
     def slot_spans(self) -> list[tuple[int, int, str]]:
         """`(start, end, name)` of every `{name}` marker in `text`, for highlighting.
 
@@ -291,6 +302,14 @@ class ChatPromptTemplate:
 
     def render_demos(self, demos: Sequence[tuple[str, str]]) -> str:
         return self.base.render_demos(demos)
+
+    shows_demos = True
+    """A chat model sees demonstrations as turns or inline, whatever the text template."""
+
+    def before_instruction(self) -> str:
+        marker = "\u2063\u2063instruction\u2063\u2063"
+        text = self.render(marker, [], "")
+        return text.partition(marker)[0].rstrip(" ") if marker in text else ""
 
     def problems(self) -> list[str]:
         return self.base.problems()

@@ -188,3 +188,47 @@ def test_the_prompt_card_shows_the_messages_as_the_model_received_them(workspace
                               "<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n")
     assert "- **system:** Answer yes or no." in _card_markdown(card)
     project.close()
+
+
+def test_a_run_on_a_chat_model_asks_it_in_its_own_format(workspace, chat_model_file):
+    """SmolLM2-135M-Instruct as task and optimizer model: the task prompts are its chat
+    messages, the optimizer's requests (the papers', for a chat model) a user message."""
+    from optimize_support import search_budget, start_run
+
+    from promptstudio.llm.local import LocalBackend
+    from promptstudio.optimize import runner, writing
+
+    model = ModelConfig(path=str(chat_model_file))
+    project = workspace.create(ProjectSettings(
+        name="plural", instruction="Write the plural of the word.", task_model=model,
+        optimizer_model=model))
+    words = ("cat dog box city bus leaf wolf baby toy key fox dish church day way bird "
+             "tree car pen cup").split()
+    project.add_examples([Row(w, w + "s", (w + "s",), "train") for w in words[:12]])
+    project.add_examples([Row(w, w + "s", (w + "s",), "dev") for w in words[12:]])
+    backend = LocalBackend(model)
+    sent: list[str] = []
+    original = backend.generate
+
+    def recording(prompts, params, cancel=None, on_result=None):
+        sent.extend(prompts)
+        return original(prompts, params, cancel, on_result)
+
+    backend.generate = recording
+    try:
+        run = start_run(project, "ape", writer=writing.writer_for(model),
+                        overrides={"subsamples": 1, "per_subsample": 2, "mc_rounds": 0,
+                                   "stage_sizes": [2, 4, 8]},
+                        budget=search_budget(project, 40))
+        assert project.run(run.id).params["writer"] == writing.PAPER
+        outcome = runner.execute(project, run.id, backend, backend)
+        assert outcome.status == "finished" and outcome.best is not None
+    finally:
+        backend.close()
+    asks = [p for p in sent if "My friend" in p or "instruction my friend" in p]
+    assert asks and all(p.startswith("<|im_start|>") and p.endswith(
+        "<|im_start|>assistant\n") for p in asks), "the request is a user message"
+    answers = [p for p in sent if "<|im_start|>system\nWrite the plural" in p]
+    assert answers, "the task prompts put the instruction in the system message"
+    assert project.scoring().prompt_format == CHAT
+    project.close()

@@ -128,7 +128,9 @@ class RunContext:
                                    cancel=self.control.token, scoring=scoring)
         # The run's own template, metric and labels, whatever the project holds now.
         self.settings = self.evaluator.scoring.applied_to(project.settings)
-        self.template = self.settings.prompt_template
+        self.template = self.evaluator.template
+        """How prompts are written for the task model: the run's text template, or a chat
+        model's messages (`evaluation.prompt_template`)."""
         self.start = start
         self._all_train = project.examples("train")
         self.set_base(start)
@@ -346,9 +348,8 @@ class RunContext:
     def _log_likelihood(self, text: str) -> float | None:
         """Mean log-probability per token of an instruction, where the template puts it,
         under the task model; None when the model cannot score text."""
-        before = self.template.text.partition("{instruction}")[0]
-        prefix = re.sub(r"\{\w+\}", "", before).rstrip()
-        continuation = f" {text}" if prefix else text
+        prefix = self.template.before_instruction()
+        continuation = f" {text}" if prefix and not prefix[-1].isspace() else text
         try:
             [scored] = self.task.score(prefix, [continuation], self.control.token)
         except ScoringUnsupported:

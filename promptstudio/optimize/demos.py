@@ -133,7 +133,7 @@ class DemoSearch(Method):
         if params["bandit"] not in bandits.STRATEGIES:
             raise ValueError(f"Unknown bandit {params['bandit']!r}; "
                              f"choose one of {', '.join(bandits.STRATEGIES)}.")
-        if "{demos}" not in ctx.template.text:
+        if not ctx.template.shows_demos:
             ctx.log("The template has no {demos} slot, so the model never sees "
                     "demonstrations; there is nothing to search.")
             return
