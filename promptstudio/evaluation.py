@@ -29,7 +29,7 @@ from promptstudio.llm.base import (
     GenerationParams,
 )
 from promptstudio.llm.cache import CachedBackend
-from promptstudio.llm.chat import CHAT
+from promptstudio.llm.chat import CHAT, REASONING_TOKENS
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Scoring
 from promptstudio.templates import ChatPromptTemplate, PromptTemplate
@@ -164,9 +164,11 @@ class Evaluator:
                 "The 'label' metric chooses among the project's labels, but fewer than two "
                 "are set. Add the labels (for example: positive, negative) in Task settings."
             )
+        chat = getattr(self.template, "chat", None)
+        room = REASONING_TOKENS if chat is not None and chat.reasons else 0
         self.params = GenerationParams(
             temperature=self.scoring.temperature,
-            max_tokens=self.scoring.answer_tokens,
+            max_tokens=self.scoring.answer_tokens + room,
             stop=self.parser.stop_sequences(),
             first_line_only=self.parser.mode == "first_line",
         )

@@ -28,9 +28,38 @@ def _first_nonblank_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def after_reasoning(text: str) -> str | None:
+    """A reply without the reasoning a reasoning model writes first (`<think>…</think>`,
+    as DeepSeek-R1 distills and Qwen3 do); None while that block is open, or when the
+    reply ended inside it (its reasoning was cut off). A template may open the block
+    itself, so a reply can start inside it, with only the closing tag."""
+    start = text.find(THINK_OPEN)
+    end = text.find(THINK_CLOSE)
+    if start >= 0 and not text[:start].strip():
+        end = text.find(THINK_CLOSE, start)
+        return None if end < 0 else text[end + len(THINK_CLOSE):]
+    if end >= 0 and (start < 0 or start > end):
+        return text[end + len(THINK_CLOSE):]
+    return text
+
+
+def reasoning_of(text: str) -> str:
+    """The reasoning before a reply's answer (`after_reasoning`), or ""."""
+    answer = after_reasoning(text)
+    kept = text if answer is None else text[:len(text) - len(answer)]
+    return kept.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
+
+
 def first_line_complete(text: str) -> bool:
-    """Whether the first non-blank line of `text` has ended (so more text cannot change it)."""
-    for line in text.splitlines(keepends=True):
+    """Whether the first non-blank line of `text` has ended (so more text cannot change
+    it). A reasoning model's block does not count: the answer's first line comes after it."""
+    answer = after_reasoning(text)
+    if answer is None:
+        return False
+    for line in answer.splitlines(keepends=True):
         if line.strip():
             return line.splitlines()[0] != line
     return False
@@ -68,6 +97,7 @@ class OutputParser:
     def parse(self, raw: str) -> str:
         """The answer contained in `raw`, the model's reply."""
         self.validate()
+        raw = after_reasoning(raw) or ""
         text = _first_nonblank_line(raw) if self.mode == "first_line" else raw.strip()
         if self.regex is None:
             return text

@@ -232,3 +232,69 @@ def test_a_run_on_a_chat_model_asks_it_in_its_own_format(workspace, chat_model_f
     assert answers, "the task prompts put the instruction in the system message"
     assert project.scoring().prompt_format == CHAT
     project.close()
+
+
+# -- reasoning models -------------------------------------------------------------------
+
+QWEN3_LIKE = CHATML.replace("{% if add_generation_prompt %}",
+                            "{# replies may open with <think> #}{% if add_generation_prompt %}")
+
+
+@pytest.mark.parametrize("reply, answer, reasoning", [
+    ("<think>\nThe plural adds s.\n</think>\n\ncats", "\n\ncats", "The plural adds s."),
+    ("The plural adds s.</think>cats", "cats", "The plural adds s."),  # opened by the template
+    ("cats", "cats", ""),
+    ("<think>\nStill thinking when the tokens ran out", None, "Still thinking when the "
+                                                             "tokens ran out"),
+])
+def test_a_reply_is_read_after_its_reasoning(reply, answer, reasoning):
+    from promptstudio.parsing import OutputParser, after_reasoning, reasoning_of
+
+    assert after_reasoning(reply) == answer
+    assert reasoning_of(reply) == reasoning
+    assert OutputParser().parse(reply) == (answer or "").strip()
+
+
+def test_the_first_line_is_the_answers_not_the_reasonings():
+    from promptstudio.parsing import first_line_complete
+
+    assert not first_line_complete("<think>\nfirst, the word\n")
+    assert not first_line_complete("<think>\nfirst</think>\n")
+    assert first_line_complete("<think>\nfirst</think>\ncats\n")
+
+
+def test_a_reasoning_optimizer_gets_room_and_its_answers_are_read_after_the_block(workspace):
+    from optimize_support import letters_project
+    from scripted import ScriptedBackend
+
+    from promptstudio.optimize import runner
+    from promptstudio.optimize.budget import Budget
+    from promptstudio.optimize.context import RunContext
+
+    class Reasoner(ScriptedBackend):
+        prompt_format = CHAT
+        chat_template = ChatTemplate(QWEN3_LIKE)
+
+    asked = []
+    optimizer = Reasoner(lambda prompt: "<think>\nThe words start with letters.\n</think>\n"
+                         "Write the first letter.", name="reasoner")
+    original = optimizer.generate
+
+    def generate(prompts, params, cancel=None, on_result=None):
+        asked.append(params.max_tokens)
+        return original(prompts, params, cancel, on_result)
+
+    optimizer.generate = generate
+    project = letters_project(workspace)
+    plan = runner.plan(project, "ape", writer="paper")
+    run = runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
+    ctx = RunContext(project, project.run(run.id), ScriptedBackend(lambda p: " a"), optimizer,
+                     budget=Budget(), start=project.add_candidate("Answer.", []))
+    replies = ctx.ask("Input: apple\nOutput: a\n\nThe instruction was", n=2, max_tokens=50)
+    assert replies == ["\nWrite the first letter."] * 2
+    assert asked == [50 + 1024]
+    optimizer.reply = lambda prompt: "<think>\nand on and on"
+    logged = []
+    ctx.log = logged.append
+    assert ctx.ask("Input: kiwi\nOutput: k\n\nThe instruction was", n=1) == [""]
+    assert "reasoning ran past" in logged[0]

@@ -30,6 +30,8 @@ from promptstudio.llm.base import BackendError
 from promptstudio.llm.config import ModelConfig
 
 TEXT, CHAT, AUTO = "text", "chat", "auto"
+REASONING_TOKENS = 1024
+"""Room a reasoning model gets for its `<think>` block, on top of its answer's tokens."""
 FORMATS = (AUTO, TEXT, CHAT)
 """A model's prompt format: plain text to continue, or chat messages; `auto` decides by the
 model (a GGUF file with a chat template is a chat model)."""
@@ -101,6 +103,12 @@ class ChatTemplate:
                 f"({exc}); it was stopped. Use another copy of the model file.") from exc
         except Exception as exc:  # a template is a program: any error is the template's
             raise ChatTemplateError(f"The model's chat template failed: {exc}") from exc
+
+    @property
+    def reasons(self) -> bool:
+        """Whether the model writes its reasoning first, in a `<think>` block (its template
+        mentions one): its replies need room for that before the answer."""
+        return "<think>" in self.source
 
     def accepts_system(self) -> bool:
         """Whether the template takes a system message. Some (Gemma's among them) have no

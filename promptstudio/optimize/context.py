@@ -47,7 +47,7 @@ from promptstudio.optimize.events import (
     StepStarted,
 )
 from promptstudio.optimize.selection import split_dev
-from promptstudio.parsing import clean_instruction
+from promptstudio.parsing import after_reasoning, clean_instruction
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Run, Scoring
 
@@ -285,8 +285,12 @@ class RunContext:
         """n samples from the optimizer model; `key` names this request within the step so
         that its seed, and so its cached answers, are the same on replay."""
         self.checkpoint(upcoming=n)
-        if self.optimizer.prompt_format == chat.CHAT:  # a meta-prompt is the user's message
-            prompt = self.optimizer.chat_template.render([chat.Message("user", prompt)])
+        template = self.optimizer.chat_template if self.optimizer.prompt_format == chat.CHAT \
+            else None
+        if template is not None:  # a meta-prompt is the user's message
+            prompt = template.render([chat.Message("user", prompt)])
+            if template.reasons:
+                max_tokens += chat.REASONING_TOKENS
         params = GenerationParams(temperature=temperature, top_p=top_p,
                                   max_tokens=max_tokens, stop=tuple(stop),
                                   seed=self.seed_for("ask", self.step, key),
@@ -297,7 +301,13 @@ class RunContext:
             raise Stopped(self.control.reason) from None
         self._count(n, sum(g.prompt_tokens + g.completion_tokens for g in generations),
                     self.optimizer_weight)
-        return [g.text for g in generations]
+        replies = [after_reasoning(g.text) for g in generations]
+        if None in replies:
+            self.log(f"The optimizer model's reasoning ran past its {max_tokens} tokens "
+                     f"before it answered, in {replies.count(None)} of {n} replies; those "
+                     "count as empty. A model that reasons at length needs a larger "
+                     "context, or choose one that answers directly.")
+        return [reply or "" for reply in replies]
 
     # -- candidates -------------------------------------------------------------------
 
