@@ -400,9 +400,10 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     template = PromptTemplate(candidate.meta.get("template", scoring.template),
                               scoring.demo_format)
     demos = list(candidate.demos)
-    chat = _chat_prompt(settings.task_model, scoring) if scoring.prompt_format == CHAT else None
-    prompt = (chat or template).prefix(candidate.instruction, demos) + "{input}" + (
-        chat or template).suffix()
+    chat = (chat_prompt_template(settings.task_model, scoring)
+            if scoring.prompt_format == CHAT else None)
+    shown = chat or template
+    prompt = shown.prefix(candidate.instruction, demos) + "{input}" + shown.suffix()
     card = {
         "project": settings.name,
         "instruction": candidate.instruction,
@@ -425,9 +426,9 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     return card
 
 
-def _chat_prompt(model: ModelConfig, scoring: Scoring) -> ChatPromptTemplate | None:
-    """A chat model's prompt as its own template writes it, for a card; None when the
-    model's file cannot be read now (the card then shows the text template)."""
+def chat_prompt_template(model: ModelConfig, scoring: Scoring) -> ChatPromptTemplate | None:
+    """A chat model's prompt as its own template writes it (for a card, the Task page's
+    preview); None when the model's file cannot be read now."""
     if model.kind != "local" or model.is_bundled:
         return None
     try:

@@ -56,8 +56,14 @@ from promptstudio.gui.import_dialog import SPLITS_EXPLAINED, ImportDialog
 from promptstudio.gui.params_form import notice_label
 from promptstudio.gui.scoring import ScoringEditor
 from promptstudio.gui.state import AppState
-from promptstudio.gui.template_editor import PROBLEM_RED, FinishingTextEdit, TemplateEditor
+from promptstudio.gui.template_editor import (
+    PROBLEM_RED,
+    ChatPlacementEditor,
+    FinishingTextEdit,
+    TemplateEditor,
+)
 from promptstudio.gui.workers import JobState
+from promptstudio.llm.chat import CHAT
 from promptstudio.store.records import SPLITS
 
 DATA_FILES = "CSV (*.csv);;TSV (*.tsv);;JSON Lines (*.jsonl);;JSON (*.json)"
@@ -139,6 +145,11 @@ class TaskDataPage(QWidget):
 
         self.template_editor = TemplateEditor()
         self.template_editor.editingFinished.connect(self._save_template)
+        self.chat_caption = _caption("The task model is a chat model: it gets messages, not the "
+                                     "template above (whose example format serves examples "
+                                     "written in the message)")
+        self.chat_placement = ChatPlacementEditor()
+        self.chat_placement.placementChosen.connect(self._save_chat_placement)
 
         self.score_note = QLabel(SCORE_NOTE)
         self.score_note.setObjectName("scoreNote")
@@ -166,6 +177,9 @@ class TaskDataPage(QWidget):
         layout.addWidget(self.score_note)
         layout.addWidget(_caption("Prompt template (how each prompt is put together)"))
         layout.addWidget(self.template_editor)
+        layout.addSpacing(6)
+        layout.addWidget(self.chat_caption)
+        layout.addWidget(self.chat_placement)
         layout.addSpacing(6)
         layout.addWidget(_caption("How answers are scored"))
         layout.addWidget(self.scoring)
@@ -314,6 +328,24 @@ class TaskDataPage(QWidget):
         self.instruction_edit.set_text_quietly(settings.instruction)
         self.template_editor.set_template(settings.prompt_template)
         self.scoring.set_scoring(settings.metric, settings.labels, settings.calibrate)
+        self._load_chat_placement()
+
+    def _save_chat_placement(self, instruction_place: str, demo_place: str) -> None:
+        self._save(instruction_place=instruction_place, demo_place=demo_place)
+        self._load_chat_placement()
+
+    def _load_chat_placement(self) -> None:
+        """Where a chat model's messages put the prompt: shown for a chat task model only."""
+        project = self.state.project
+        scoring = project.scoring() if project is not None else None
+        chat = scoring is not None and scoring.prompt_format == CHAT
+        self.chat_caption.setVisible(chat)
+        self.chat_placement.setVisible(chat)
+        if chat:
+            settings = project.settings
+            template = workflows.chat_prompt_template(settings.task_model, scoring)
+            self.chat_placement.set_placement(settings.instruction_place,
+                                              settings.demo_place, template)
 
     def _update_score_note(self) -> None:
         """Say what changing the scoring does once there are scores it would leave behind."""

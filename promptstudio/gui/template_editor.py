@@ -21,9 +21,23 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextDocument,
 )
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
-from promptstudio.templates import DEMO_SLOTS, SLOTS, PromptTemplate
+from promptstudio.templates import (
+    DEMO_PLACES,
+    DEMO_SLOTS,
+    INSTRUCTION_PLACES,
+    SLOTS,
+    ChatPromptTemplate,
+    PromptTemplate,
+)
 
 SLOT_COLOURS = {
     "instruction": QColor("#1d6fb8"),
@@ -33,6 +47,10 @@ SLOT_COLOURS = {
 }
 PROBLEM_RED = "#b3261e"
 ADVICE_AMBER = "#8a5a00"
+INSTRUCTION_WORDS = {"system": "In a system message",
+                     "user": "At the top of the user's message"}
+DEMO_WORDS = {"turns": "As earlier turns of the conversation",
+              "inline": "Written in the user's message, in the format above"}
 
 
 class FinishingTextEdit(QPlainTextEdit):
@@ -193,3 +211,47 @@ def _chip(name: str) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class ChatPlacementEditor(QWidget):
+    """For a chat model: where the instruction and the demonstrations go in its messages,
+    and the messages an example becomes, as the model will get them."""
+
+    placementChosen = Signal(str, str)  # instruction place, demonstration place
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.instruction_place = QComboBox()
+        self.instruction_place.setObjectName("instructionPlace")
+        for value in INSTRUCTION_PLACES:
+            self.instruction_place.addItem(INSTRUCTION_WORDS[value], value)
+        self.demo_place = QComboBox()
+        self.demo_place.setObjectName("demoPlace")
+        for value in DEMO_PLACES:
+            self.demo_place.addItem(DEMO_WORDS[value], value)
+        for box in (self.instruction_place, self.demo_place):
+            box.activated.connect(lambda _: self.placementChosen.emit(
+                self.instruction_place.currentData(), self.demo_place.currentData()))
+        self.preview = QLabel()
+        self.preview.setObjectName("chatPreview")
+        self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.preview.setWordWrap(True)
+        self.preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("The instruction:", self.instruction_place)
+        form.addRow("Worked examples:", self.demo_place)
+        form.addRow("An example becomes:", self.preview)
+
+    def set_placement(self, instruction_place: str, demo_place: str,
+                      template: ChatPromptTemplate | None) -> None:
+        """Show the stored choice and, given the model's template, the messages it makes."""
+        for box, value in ((self.instruction_place, instruction_place),
+                           (self.demo_place, demo_place)):
+            box.setCurrentIndex(max(0, box.findData(value)))
+        if template is None:
+            self.preview.setText("(the model's chat template cannot be read now)")
+            return
+        messages = template.messages("{instruction}", [("{demo input}", "{demo output}")],
+                                     "{input}")
+        self.preview.setText("\n".join(f"{m.role}: {m.content}" for m in messages))

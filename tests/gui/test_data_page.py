@@ -356,3 +356,19 @@ def test_preview_model_passes_the_model_tester(qtmodeltester):
     model.set_table(dataio.parse_pasted("a\tb\n1\t2\n3\t4\n"))
     model.set_roles({"a": "input"})
     qtmodeltester.check(model)
+
+
+def test_a_chat_task_model_gets_where_the_prompt_goes_in_its_messages(page, state,
+                                                                      chat_model_file):
+    assert not page.chat_placement.isVisibleTo(page), "a text model has no messages"
+    state.update_settings(task_model=state.project.settings.task_model.__class__(
+        path=str(chat_model_file)))
+    assert page.chat_placement.isVisibleTo(page)
+    assert page.chat_placement.preview.text().startswith("system: {instruction}\nuser: ")
+    box = page.chat_placement.instruction_place
+    box.setCurrentIndex(box.findData("user"))
+    box.activated.emit(box.currentIndex())
+    assert state.project.settings.instruction_place == "user"
+    assert state.project.scoring().instruction_place == "user"
+    assert page.chat_placement.preview.text().startswith(
+        "user: {instruction}\n\n{demo input}")
