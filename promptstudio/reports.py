@@ -315,6 +315,9 @@ def provenance(project: Project, candidate: Candidate,
     maker = method.owner(candidate.operation)
     if maker is not None:
         sections += maker.story(project, candidate, known)
+    if meta.get("thinking"):
+        sections.append(Section("What the optimizer model reasoned before writing it",
+                                meta["thinking"]))
     if "template" in meta:
         sections.append(Section("Template it was scored in", meta["template"]))
     if candidate.demos:

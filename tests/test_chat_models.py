@@ -293,6 +293,12 @@ def test_a_reasoning_optimizer_gets_room_and_its_answers_are_read_after_the_bloc
     replies = ctx.ask("Input: apple\nOutput: a\n\nThe instruction was", n=2, max_tokens=50)
     assert replies == ["\nWrite the first letter."] * 2
     assert asked == [50 + 1024]
+    made = ctx.add_candidate(replies[0], operation="forward")
+    assert made.meta["thinking"] == "The words start with letters.", "kept as how it was made"
+    from promptstudio.reports import provenance
+
+    assert any("reasoned" in section.title and "start with letters" in section.text
+               for section in provenance(project, made))
     optimizer.reply = lambda prompt: "<think>\nand on and on"
     logged = []
     ctx.log = logged.append

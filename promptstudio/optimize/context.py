@@ -47,7 +47,7 @@ from promptstudio.optimize.events import (
     StepStarted,
 )
 from promptstudio.optimize.selection import split_dev
-from promptstudio.parsing import after_reasoning, clean_instruction
+from promptstudio.parsing import after_reasoning, clean_instruction, reasoning_of
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Run, Scoring
 
@@ -142,6 +142,9 @@ class RunContext:
         self.scores: dict[int, Scores] = {}
         self.finalists: list[Candidate] = []
         self.rejected = 0
+        self._thoughts: dict[str, str] = {}
+        """The last request's replies (after their reasoning) and the reasoning before
+        them, for a reasoning optimizer model (`add_candidate` keeps it)."""
         self.set_aside: Counter[str] = Counter()
         """Candidates the readability gate set aside, by rule (`gate.RULES`)."""
         self._gate: gate.Gate | None = None
@@ -302,6 +305,8 @@ class RunContext:
         self._count(n, sum(g.prompt_tokens + g.completion_tokens for g in generations),
                     self.optimizer_weight)
         replies = [after_reasoning(g.text) for g in generations]
+        self._thoughts = {reply: thought for reply, g in zip(replies, generations)
+                          if reply and (thought := reasoning_of(g.text))}
         if None in replies:
             self.log(f"The optimizer model's reasoning ran past its {max_tokens} tokens "
                      f"before it answered, in {replies.count(None)} of {n} replies; those "
@@ -332,6 +337,10 @@ class RunContext:
                 self.emit(CandidateRejected(self.run.id, text[:200], reason, rule))
                 return None
         demos = self.base.demo_ids if demo_ids is None else tuple(demo_ids)
+        thought = next((t for reply, t in self._thoughts.items()
+                        if text.strip() and text.strip() in reply), "")
+        if thought:  # a reasoning model's block, kept as part of how the candidate was made
+            meta = {**(meta or {}), "thinking": thought}
         candidate = self.project.add_candidate(
             instruction, demos, run_id=self.run.id, parent_ids=[p.id for p in parents],
             operation=operation, step=self.step, origin=origin, meta=meta)
