@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from promptstudio import workflows
 from promptstudio.best_prompt import best_prompt
+from promptstudio.dataio import SPLITS
 from promptstudio.errors import USER_ERRORS
 from promptstudio.llm.base import CancelToken, model_name
 from promptstudio.llm.chat import AUTO, FORMATS, prompt_format_of
@@ -31,7 +32,6 @@ from promptstudio.optimize.method import methods as method_names
 from promptstudio.optimize.proposal import propose
 from promptstudio.optimize.selection import Choice
 from promptstudio.store.project import ProjectError
-from promptstudio.store.records import SPLITS
 from promptstudio.store.workspace import Workspace
 from promptstudio.templates import DEMO_PLACES, INSTRUCTION_PLACES
 

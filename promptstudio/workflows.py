@@ -18,14 +18,14 @@ import yaml
 
 from promptstudio import dataio, metrics
 from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
-from promptstudio.dataio import ImportResult, Row
+from promptstudio.dataio import SPLITS, ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
 from promptstudio.llm.base import Backend, BackendError, CancelToken, model_name
 from promptstudio.llm.chat import CHAT, file_template
 from promptstudio.llm.config import ModelConfig
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.records import SPLITS, Candidate, ProjectSettings, Scoring
+from promptstudio.store.records import Candidate, ProjectSettings, Scoring
 from promptstudio.store.workspace import Unreadable, Workspace, file_stem
 from promptstudio.templates import ChatPromptTemplate, PromptTemplate
 

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from promptstudio import dataio, workflows
-from promptstudio.dataio import Row
+from promptstudio.dataio import SPLITS, Row
 from promptstudio.gui import messages
 from promptstudio.gui.examples_model import COLUMNS, ExamplesModel
 from promptstudio.gui.import_dialog import SPLITS_EXPLAINED, ImportDialog
@@ -64,7 +64,6 @@ from promptstudio.gui.template_editor import (
 )
 from promptstudio.gui.workers import JobState
 from promptstudio.llm.chat import CHAT
-from promptstudio.store.records import SPLITS
 
 DATA_FILES = "CSV (*.csv);;TSV (*.tsv);;JSON Lines (*.jsonl);;JSON (*.json)"
 Index = QModelIndex | QPersistentModelIndex

@@ -359,21 +359,12 @@ def race(ctx: RunContext, pool: list[Candidate], params: dict, measure: Measure
     its next few examples of its own fixed order. If the budget runs out mid-race, the
     leaders so far become the finalists."""
     orders = [shuffled(ctx, ctx.train, "ape-ucb", arm) for arm in range(len(pool))]
-    rewards: list[list[float]] = [[] for _ in pool]
-
-    def pull(arm: int, n: int) -> list[float]:
-        """The batch's mean stands for each of its examples: a bandit needs only sums and
-        counts."""
-        batch = orders[arm][len(rewards[arm]):len(rewards[arm]) + n]
-        fresh = [measure(pool[arm], batch)] * len(batch) if batch else []
-        rewards[arm] += fresh
-        return fresh
-
+    pull = bandits.OrderedPulls(orders, lambda arm, batch: measure(pool[arm], batch))
     try:
         best = bandits.select("ucb", len(pool), pull, budget=params["ucb_budget"],
                               k=FINALISTS, batch=params["ucb_batch"])
     except BudgetExhausted:
-        ctx.finalists = leaders(pool, rewards)
+        ctx.finalists = leaders(pool, pull.rewards)
         raise
     return [pool[arm] for arm in best]
 

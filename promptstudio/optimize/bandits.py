@@ -32,15 +32,43 @@ the total stays within `budget` plus one batch per arm.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 Pull = Callable[[int, int], list[float]]
+Example = TypeVar("Example")
 STRATEGIES = ("ucb", "ucb-e", "successive-rejects", "successive-halving")
 RACE_TEXT = ("'ucb' and 'ucb-e' spend more examples on the contenders that look promising; "
          "'successive-rejects' drops the worst one phase by phase; 'successive-halving' keeps "
          "the better half each round.")
 """The race strategies in plain words, for the settings that choose one."""
+
+
+def check(strategy: str) -> None:
+    """Refuse an unknown strategy, in the user's words, before any work is done."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown bandit {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+
+
+class OrderedPulls(Generic[Example]):
+    """The `pull` of arms that each walk their own fixed order of examples: pulling an arm
+    for n scores it on its next n examples with `score(arm, batch)`. The batch's mean
+    stands for each of its examples (a bandit needs only sums and counts), and `rewards`
+    keeps them per arm, for the leaders of a race the budget cut short."""
+
+    def __init__(self, orders: Sequence[Sequence[Example]],
+                 score: Callable[[int, Sequence[Example]], float]) -> None:
+        self.orders = orders
+        self.score = score
+        self.rewards: list[list[float]] = [[] for _ in orders]
+
+    def __call__(self, arm: int, n: int) -> list[float]:
+        done = len(self.rewards[arm])
+        batch = self.orders[arm][done:done + n]
+        fresh = [self.score(arm, batch)] * len(batch) if batch else []
+        self.rewards[arm] += fresh
+        return fresh
 
 
 @dataclass
@@ -83,8 +111,7 @@ class Arms:
 def select(strategy: str, n_arms: int, pull: Pull, *, budget: int, k: int,
            batch: int = 4, c: float = 1.0) -> list[int]:
     """The `k` best of `n_arms` arms after about `budget` pulls, best first."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown bandit {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    check(strategy)
     if n_arms <= k:
         return list(range(n_arms))
     arms = Arms(n_arms)

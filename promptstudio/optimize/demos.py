@@ -130,9 +130,7 @@ class DemoSearch(Method):
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         k = params["k"]
-        if params["bandit"] not in bandits.STRATEGIES:
-            raise ValueError(f"Unknown bandit {params['bandit']!r}; "
-                             f"choose one of {', '.join(bandits.STRATEGIES)}.")
+        bandits.check(params["bandit"])
         if not ctx.template.shows_demos:
             ctx.log("The template has no {demos} slot, so the model never sees "
                     "demonstrations; there is nothing to search.")
@@ -209,16 +207,9 @@ def race(ctx: RunContext, arms: list[Candidate], order: Sequence[Example], param
          ) -> None:
     """Sets `ctx.finalists` to the bandit's best few arms, best first. (If the budget runs
     out mid-race, the runner takes the best train scores recorded so far.)"""
-    unseen = [scorable(arm, order) for arm in arms]
-    used = [0] * len(arms)
-
-    def pull(arm: int, n: int) -> list[float]:
-        """The batch's mean stands for each of its examples: a bandit needs only sums and
-        counts, and `ctx.score` records (and announces) each arm's train score as it grows."""
-        batch = unseen[arm][used[arm]:used[arm] + n]
-        used[arm] += len(batch)
-        return [ctx.score(arms[arm], batch)] * len(batch) if batch else []
-
+    # `ctx.score` records (and announces) each arm's train score as it grows.
+    pull = bandits.OrderedPulls([scorable(arm, order) for arm in arms],
+                                lambda arm, batch: ctx.score(arms[arm], batch))
     best = bandits.select(params["bandit"], len(arms), pull, k=FINALISTS,
                           budget=params["budget_per_set"] * len(arms), batch=params["batch"])
     ctx.finalists = [arms[index] for index in best]

@@ -158,9 +158,7 @@ class ProTeGi(Method):
         return _projection(params, sizes)[1]
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
-        if params["bandit"] not in bandits.STRATEGIES:
-            raise ValueError(f"Unknown bandit {params['bandit']!r}; choose one of "
-                             f"{', '.join(bandits.STRATEGIES)}.")
+        bandits.check(params["bandit"])
         selection_rows, split = (ctx.dev, "dev") if ctx.dev else (ctx.train, "train")
         beam = [ctx.base]
         ctx.finalists = list(beam)
@@ -278,17 +276,8 @@ class ProTeGi(Method):
             return pool
         order = list(rows)
         ctx.rng("selection order", ctx.step).shuffle(order)
-        position = [0] * len(pool)
-
-        def pull(arm: int, n: int) -> list[float]:
-            """The arm's next n examples. `ctx.score` stores and announces the batch's
-            mean; the bandit needs only sums and counts, so the mean stands for each."""
-            examples = order[position[arm]:position[arm] + n]
-            position[arm] += len(examples)
-            if not examples:
-                return []
-            return [ctx.score(pool[arm], examples, split)] * len(examples)
-
+        pull = bandits.OrderedPulls([order] * len(pool),
+                                    lambda arm, batch: ctx.score(pool[arm], batch, split))
         chosen = bandits.select(params["bandit"], len(pool), pull,
                                 budget=params["selection_budget"], k=params["beam"],
                                 batch=params["pull_size"])

@@ -2,7 +2,6 @@
 
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import (
-    SPLITS,
     Candidate,
     Evaluation,
     Example,
@@ -13,7 +12,6 @@ from promptstudio.store.schema import SchemaError
 from promptstudio.store.workspace import ProjectSummary, Workspace
 
 __all__ = [
-    "SPLITS",
     "Candidate",
     "Evaluation",
     "Example",

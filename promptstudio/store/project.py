@@ -19,12 +19,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from promptstudio.dataio import Row
+from promptstudio.dataio import SPLITS, Row
 from promptstudio.llm.chat import prompt_format_of
 from promptstudio.llm.config import ModelConfig
 from promptstudio.store.errors import ProjectError
 from promptstudio.store.records import (
-    SPLITS,
     Candidate,
     Evaluation,
     Example,

@@ -14,7 +14,6 @@ from promptstudio.llm.config import ModelConfig
 from promptstudio.parsing import OutputParser
 from promptstudio.templates import DEFAULT_DEMO_FORMAT, DEFAULT_TEMPLATE, PromptTemplate
 
-SPLITS = ("train", "dev", "test")
 MIN_ANSWER_TOKENS = 16
 MAX_ANSWER_TOKENS = 256
 
