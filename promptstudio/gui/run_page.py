@@ -721,7 +721,10 @@ class RunPage(QWidget):
             return False
 
     def _run_failed(self, run_id: int, error: object) -> None:
-        if isinstance(error, BaseException):
+        if isinstance(error, runner.DiskFull):  # paused, not failed: its message says so
+            self.outcome.setText(user_message(error))
+            messages.show_error(self, error, "The run is paused")
+        elif isinstance(error, BaseException):
             self.outcome.setText(describe.ending("failed") + " " + user_message(error))
             messages.show_error(self, error, "The run stopped")
 
