@@ -16,12 +16,12 @@ from pathlib import Path
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimize_support import ScriptedModel, letters_project, letters_task  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from optimize_support import ScriptedModel, letters_project, letters_task
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-from promptstudio.gui.run_page import RunPage  # noqa: E402
-from promptstudio.gui.state import AppState  # noqa: E402
-from promptstudio.store.workspace import Workspace  # noqa: E402
+from promptstudio.gui.run_page import RunPage
+from promptstudio.gui.state import AppState
+from promptstudio.store.workspace import Workspace
 
 
 def main(folder: str, headroom: int) -> None:
