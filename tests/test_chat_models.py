@@ -304,3 +304,31 @@ def test_a_reasoning_optimizer_gets_room_and_its_answers_are_read_after_the_bloc
     ctx.log = logged.append
     assert ctx.ask("Input: kiwi\nOutput: k\n\nThe instruction was", n=1) == [""]
     assert "reasoning ran past" in logged[0]
+
+
+@pytest.mark.parametrize("bomb, why", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "loops run more than"),
+    ("{{ 'x' * 100000000 }}", "builds a text"),
+    ("{% for i in range(100000) %}{{ messages[0]['content'] * 20 }}{% endfor %}",
+     "writes more than"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "calls itself"),
+])
+def test_a_template_that_loops_or_swells_is_stopped(bomb, why):
+    with pytest.raises(ChatTemplateError, match=why):
+        ChatTemplate(bomb, origin="bomb.gguf").render([Message("user", "hi")])
+
+
+def test_a_model_files_crafted_template_is_stopped_and_the_message_names_the_file(
+        workspace, tmp_path):
+    from promptstudio.llm.local import LocalBackend
+
+    evil = gguf_header(tmp_path / "evil.gguf", {
+        "general.architecture": "llama",
+        "tokenizer.chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}, 10_000)
+    project = workspace.create(ProjectSettings(name="evil", instruction="Answer.",
+                                               task_model=ModelConfig(path=str(evil))))
+    project.add_examples([Row("a", "b", ("b",), "dev")])
+    with pytest.raises(ChatTemplateError, match="evil.gguf.*nothing of it ran"):
+        Evaluator(project, LocalBackend(project.settings.task_model))
+    project.close()

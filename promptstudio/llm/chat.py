@@ -10,13 +10,19 @@ engine, which reuses the shared prefix of a candidate's prompts.
 A template is code from a file. Since CVE-2024-34359 (a crafted template ran code through
 llama-cpp-python), templates are rendered in Jinja's immutable sandbox, as the fix there
 does: attribute access to internals, mutation of lists and dicts, and the like raise
-`ChatTemplateError` instead of running.
+`ChatTemplateError` instead of running. On top of the sandbox, one rendering is stopped
+when it runs past `MAX_SECONDS` (checked at every output, attribute, item, call and
+operator), writes more than `MAX_CHARS`, or loops over `range` more than `MAX_STEPS`
+times; `*` and `**` may not build values too large to hold. A loop that does none of
+these (nested loops over a long text that write nothing) is not interrupted: Jinja offers
+no hook inside such a loop, and Python cannot stop a thread from outside.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,7 +64,7 @@ def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
 
 
 def _raise(message: str) -> None:
-    raise ChatTemplateError(f"The model's chat template refused these messages: {message}")
+    raise ChatTemplateError(f"The chat template refused these messages: {message}")
 
 
 @dataclass(frozen=True)
@@ -70,39 +76,128 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-class ChatTemplate:
-    """A model's chat template with its begin and end tokens, rendered in the sandbox."""
+MAX_SECONDS = 2.0
+"""The longest one rendering may take: a real template renders in well under a millisecond."""
+MAX_CHARS = 1_000_000
+"""The longest text one rendering may make: far beyond any prompt a model reads."""
+MAX_STEPS = 1_000_000
+"""The most items the template's `range` calls may produce in one rendering, nested loops
+included (the sandbox caps one range at 100,000, not a loop inside a loop)."""
 
-    def __init__(self, source: str, *, bos_token: str = "", eos_token: str = "") -> None:
+
+class _Limits(Exception):
+    """A rendering ran past `MAX_SECONDS`, `MAX_CHARS` or `MAX_STEPS`."""
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with `*` and `**` checked so that one expression cannot
+    build a text or a number too large to hold, and the clock checked at every attribute,
+    item and call (`watch`, set by `ChatTemplate.render`)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+    watch: Callable[[], None] = staticmethod(lambda: None)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.watch()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.watch()
+        return super().getitem(obj, argument)
+
+    def call(self, context: jinja2.runtime.Context, obj: Any, *args: Any,
+             **kwargs: Any) -> Any:
+        self.watch()
+        return super().call(context, obj, *args, **kwargs)
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
+                   right: Any) -> Any:
+        self.watch()
+        if operator == "*":
+            for items, times in ((left, right), (right, left)):
+                if isinstance(items, str | list | tuple) and isinstance(times, int) and (
+                        len(items) * times > MAX_CHARS):
+                    raise _Limits(f"it builds a text of more than {MAX_CHARS:,} characters")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise _Limits("it raises a number to a power too large")
+        return super().call_binop(context, operator, left, right)
+
+
+class ChatTemplate:
+    """A model's chat template with its begin and end tokens, rendered in the sandbox.
+    `origin` names where it came from (the model file), for messages."""
+
+    def __init__(self, source: str, *, bos_token: str = "", eos_token: str = "",
+                 origin: str = "the model") -> None:
         self.source = source
         self.bos_token = bos_token
         self.eos_token = eos_token
-        environment = ImmutableSandboxedEnvironment(
+        self.origin = origin
+        self._steps = 0
+        environment = _Environment(
             loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
             extensions=[_GenerationTags, jinja2.ext.loopcontrols])
         environment.filters["tojson"] = _tojson
+        environment.globals["range"] = self._range
+        environment.watch = self._watch
+        self._started = 0.0
         try:
             self._program = environment.from_string(source)
         except jinja2.TemplateError as exc:
-            raise ChatTemplateError(f"The model's chat template cannot be read: {exc}") from exc
+            raise ChatTemplateError(
+                f"The chat template of {origin} cannot be read: {exc}") from exc
+
+    def _watch(self) -> None:
+        if time.monotonic() - self._started > MAX_SECONDS:
+            raise _Limits(f"it runs longer than {MAX_SECONDS:g} seconds")
+
+    def _range(self, *args: int) -> range:
+        items = range(*args)
+        if len(items) > 100_000:  # the sandbox's own cap on one range
+            raise _Limits("it asks for a range of more than 100,000 numbers")
+        self._steps += len(items)
+        if self._steps > MAX_STEPS:
+            raise _Limits(f"its loops run more than {MAX_STEPS:,} times")
+        return items
 
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         """The text the model reads for these messages, ending with the start of its reply
         when `add_generation_prompt`."""
+        self._steps = 0
+        self._started = started = time.monotonic()
+        pieces: list[str] = []
+        length = 0
         try:
-            return self._program.render(
-                messages=[m.as_dict() for m in messages], bos_token=self.bos_token,
-                eos_token=self.eos_token, add_generation_prompt=add_generation_prompt,
-                raise_exception=_raise, strftime_now=lambda f: datetime.now().strftime(f),
-                functions=None, function_call=None, tools=None, tool_choice=None)
-        except ChatTemplateError:
-            raise
+            for piece in self._program.generate(
+                    messages=[m.as_dict() for m in messages], bos_token=self.bos_token,
+                    eos_token=self.eos_token, add_generation_prompt=add_generation_prompt,
+                    raise_exception=_raise, strftime_now=lambda f: datetime.now().strftime(f),
+                    functions=None, function_call=None, tools=None, tool_choice=None):
+                pieces.append(piece)
+                length += len(piece)
+                if length > MAX_CHARS:
+                    raise _Limits(f"it writes more than {MAX_CHARS:,} characters")
+                if time.monotonic() - started > MAX_SECONDS:
+                    raise _Limits(f"it runs longer than {MAX_SECONDS:g} seconds")
+        except ChatTemplateError as exc:
+            raise ChatTemplateError(f"{exc} (the chat template of {self.origin})") from exc
+        except _Limits as exc:
+            raise ChatTemplateError(
+                f"The chat template of {self.origin} was stopped: {exc}. Use another copy "
+                "of the model file.") from exc
         except SecurityError as exc:
             raise ChatTemplateError(
-                "The model's chat template tried something a template may not do "
-                f"({exc}); it was stopped. Use another copy of the model file.") from exc
+                f"The chat template of {self.origin} tried something a template may not do "
+                f"({exc}); it was stopped and nothing of it ran. Use another copy of the "
+                "model file.") from exc
+        except RecursionError as exc:
+            raise ChatTemplateError(
+                f"The chat template of {self.origin} calls itself without end; it was "
+                "stopped. Use another copy of the model file.") from exc
         except Exception as exc:  # a template is a program: any error is the template's
-            raise ChatTemplateError(f"The model's chat template failed: {exc}") from exc
+            raise ChatTemplateError(
+                f"The chat template of {self.origin} failed: {exc}") from exc
+        return "".join(pieces)
 
     @property
     def reasons(self) -> bool:
@@ -139,7 +234,7 @@ def file_template(path: str | Path) -> ChatTemplate | None:
     ids = {name: info.metadata.get(f"tokenizer.ggml.{name}_token_id") for name in ("bos", "eos")}
     texts = token_texts(path, [i for i in ids.values() if isinstance(i, int)])
     return ChatTemplate(source, bos_token=texts.get(ids["bos"], ""),
-                        eos_token=texts.get(ids["eos"], ""))
+                        eos_token=texts.get(ids["eos"], ""), origin=Path(path).name)
 
 
 def prompt_format_of(config: ModelConfig) -> str:

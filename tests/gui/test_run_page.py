@@ -262,3 +262,28 @@ def test_a_method_the_optimizer_model_cannot_serve_is_warned_about_not_refused(p
     assert page.start_button.isEnabled()
     page.choose("demos")
     assert "asks the optimizer model" not in page.checks.text()
+
+
+def test_a_model_file_whose_template_reaches_for_python_is_stopped_and_named(
+        qtbot, state, tmp_path):
+    """No code of the template runs, the message names the file, the window stays up."""
+    from optimize_support import gguf_header
+
+    from promptstudio.llm.config import ModelConfig
+
+    evil = gguf_header(tmp_path / "evil-instruct.gguf", {
+        "general.architecture": "llama",
+        "tokenizer.chat_template": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}, 10_000)
+    letters_project(state.workspace).close()
+    state.open_project("letters")
+    state.update_settings(task_model=ModelConfig(path=str(evil)),
+                          optimizer_model=ModelConfig(path=str(evil)))
+    widget = RunPage(state)
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.choose("demos", "quick")
+    widget.start_run()
+    qtbot.waitUntil(lambda: bool(errors_shown(widget)), timeout=30_000)
+    shown = " ".join(errors_shown(widget))
+    assert "evil-instruct.gguf" in shown and "nothing of it ran" in shown
+    assert widget.isVisible() and not state.runs.running
