@@ -3,7 +3,8 @@ change the file, or hide the good projects beside it?
 
 Makes variants of a real project file (truncated, bytes flipped inside pages, tables and
 columns dropped or renamed, values of the wrong type, past and future schema versions, a
-WAL without its database, a folder named like a project, an empty file), puts each in a
+WAL without its database, a read-only file, a folder named like a project, an empty
+file), puts each in a
 workspace beside two good projects, and tries it the ways a user would: `list`, `show`,
 opening it, and evaluating a prompt in it (with a scripted model: the store is under
 test, not the model). Each try must work or end with a message (exit status 2), never a
@@ -22,14 +23,16 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +52,7 @@ from promptstudio.store.workspace import Workspace
 
 KINDS = ("truncated", "bytes flipped", "table dropped", "column dropped", "table renamed",
          "column renamed", "wrong types", "past version", "future version",
-         "WAL without its database", "folder", "empty file")
+         "WAL without its database", "read-only file", "folder", "empty file")
 
 
 @dataclass
@@ -116,6 +119,8 @@ def damage(path: Path, kind: str, rng: random.Random) -> None:
         wal = Path(f"{path}-wal")
         wal.write_bytes(rng.randbytes(rng.randint(32, 9000)))
         path.write_bytes(b"")
+    elif kind == "read-only file":
+        path.chmod(0o444)
     elif kind == "folder":
         path.unlink()
         path.mkdir()
@@ -177,7 +182,30 @@ def _quietly(call: Callable[[], int]) -> tuple[int | None, str]:
             return None, f"{type(exc).__name__}: {exc}"
 
 
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Keep `path` read-only for whoever runs the campaign: its mode says so (0444), and
+    root, who writes to any file whatever its mode, is stopped by the immutable attribute
+    (`chattr +i`) while the tries run."""
+    if os.geteuid() != 0:
+        yield
+        return
+    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+
+
 def try_variant(folder: Path, bad: Path, kind: str, result: Campaign) -> None:
+    if kind == "read-only file":
+        with unwritable(bad):
+            _try_variant(folder, bad, kind, result)
+    else:
+        _try_variant(folder, bad, kind, result)
+
+
+def _try_variant(folder: Path, bad: Path, kind: str, result: Campaign) -> None:
     before = _digest(bad)
     summaries = Workspace(folder).scan()[0]
     names = {s.path.name for s in summaries}
@@ -211,8 +239,15 @@ def try_variant(folder: Path, bad: Path, kind: str, result: Campaign) -> None:
         project.close()
 
 
-def campaign(variants: int, seed: int = 0, folder: Path | None = None) -> Campaign:
-    root = Path(folder or tempfile.mkdtemp())
+def campaign(variants: int, seed: int = 0) -> Campaign:
+    root = Path(tempfile.mkdtemp())
+    try:
+        return _campaign(root, variants, seed)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _campaign(root: Path, variants: int, seed: int) -> Campaign:
     source = good_project(root / "source", "gamma")
     rng = random.Random(seed)
     result = Campaign()

@@ -6,6 +6,10 @@ user sees how much the prompt lost: the project's best prompt (or its starting
 instruction) is scored on dev and test with the new model, and with the current model
 where it has no score yet. Evaluations are stored per model, so both sets of scores stay
 in the project, and scoring again only does what is missing.
+
+Each model is asked in its own prompt format: moving from a base model to a chat model (or
+back) keeps the instruction and the worked examples, and puts them in the new model's
+format (its messages, where its template and the project's settings place them).
 """
 
 from __future__ import annotations
@@ -140,7 +144,8 @@ def compare_models(project: Project, prompt: CarriedPrompt, old: Backend, new: B
                 if on_progress is not None:
                     on_progress(f"{who}, {split} rows", done, total)
 
-            evaluator = Evaluator(project, backend, cancel=cancel, on_progress=progress)
+            evaluator = Evaluator(project, backend, cancel=cancel, on_progress=progress,
+                                  scoring=project.scoring(backend.prompt_format))
             if evaluator.evaluate(candidate, examples[split]).cancelled:
                 return False
         return True
@@ -152,12 +157,13 @@ def compare_models(project: Project, prompt: CarriedPrompt, old: Backend, new: B
         except BackendError as problem:
             comparison.old_model_problem = str(problem)
     comparison.cancelled = not finished
-    scoring = project.scoring().key
+    old_scoring = project.scoring(old.prompt_format).key
+    new_scoring = project.scoring(new.prompt_format).key
     for split in splits:
         old_score, old_count = project.mean_score(candidate.id, split, model=old.model_id,
-                                                  scoring=scoring)
+                                                  scoring=old_scoring)
         new_score, new_count = project.mean_score(candidate.id, split, model=new.model_id,
-                                                  scoring=scoring)
+                                                  scoring=new_scoring)
         comparison.splits.append(SplitComparison(split, len(examples[split]), old_score,
                                                  old_count, new_score, new_count))
     return comparison

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import yaml
 
-from promptstudio import dataio, metrics
+from promptstudio import dataio, deployed, metrics
 from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
 from promptstudio.dataio import SPLITS, ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
 from promptstudio.llm.base import Backend, BackendError, CancelToken, model_name
-from promptstudio.llm.chat import CHAT, file_template
+from promptstudio.llm.chat import CHAT, FORMAT_WORDS, file_template
 from promptstudio.llm.config import ModelConfig
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
@@ -30,7 +30,10 @@ from promptstudio.store.workspace import Unreadable, Workspace, file_stem
 from promptstudio.templates import ChatPromptTemplate, PromptTemplate
 
 DEFAULT_SPLIT = {"train": 0.8, "dev": 0.2}
-BEST_FORMATS = ("txt", "md", "json", "yaml")
+BEST_FORMATS = ("txt", "md", "json", "yaml", "messages", "system", "modelfile")
+"""How a prompt is written out: its card (txt: the prompt as text, md, json, yaml), or the
+way it will be used (`deployed`: chat messages, the system prompt alone, an Ollama
+Modelfile)."""
 DATA_FORMATS = ("csv", "tsv", "jsonl", "json")
 
 
@@ -417,6 +420,7 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
         "current_settings": scoring.key == current.key,
         "why": why,
         "model": settings.task_model.describe(),
+        "format": scoring.prompt_format,
         "method": run.method if run else candidate.operation,
         "date": date.today().isoformat(),
     }
@@ -465,17 +469,20 @@ def _card_markdown(card: dict) -> str:
                   "below are those they were made under."]
     if card.get("why"):
         lines += ["", "## Why this prompt", "", card["why"]]
-    lines += ["", f"- Metric: `{card['metric']}`", f"- Model: {card['model']}",
+    lines += ["", f"- Metric: `{card['metric']}`",
+              f"- Model: {card['model']}, as {FORMAT_WORDS.get(card.get('format'), 'text')}",
               f"- Method: {card['method']}", f"- Date: {card['date']}", ""]
     return "\n".join(lines)
 
 
 def export_best(project: Project, out: str | Path, fmt: str | None = None,
                 candidate: Candidate | None = None) -> Path:
-    """Write a candidate, by default the project's best prompt (`best_prompt`), as txt, md,
-    json or yaml."""
+    """Write a candidate, by default the project's best prompt (`best_prompt`), in one of
+    `BEST_FORMATS`; without one, the file's suffix says which (a file named Modelfile is
+    one)."""
     out = Path(out)
-    fmt = (fmt or out.suffix.lstrip(".")).lower()
+    fmt = (fmt or ("modelfile" if out.name.lower() == "modelfile"
+                   else out.suffix.lstrip("."))).lower()
     if fmt not in BEST_FORMATS:
         raise ProjectError(f"Prompts export as {', '.join(BEST_FORMATS)}, not {fmt!r}.")
     if candidate is None:
@@ -490,10 +497,27 @@ def export_best(project: Project, out: str | Path, fmt: str | None = None,
         text = _card_markdown(card)
     elif fmt == "json":
         text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
-    else:
+    elif fmt == "yaml":
         text = yaml.safe_dump(card, sort_keys=False, allow_unicode=True)
+    elif fmt == "messages":
+        text = deployed.messages_json(card)
+    elif fmt == "system":
+        text = deployed.system_prompt(card)
+    else:
+        text = deployed.modelfile(card, modelfile_source(project.settings.task_model))
     _write_atomically(out, text)
     return out
+
+
+def modelfile_source(model: ModelConfig) -> str:
+    """What a Modelfile's FROM names: the model file the prompt was tuned on, or the
+    server's model name (Ollama's own, when the server is Ollama)."""
+    if model.kind == "server":
+        return model.model or "MODEL-NAME"
+    if model.is_bundled:
+        from promptstudio.llm.bundled import bundled_model_path
+        return str(bundled_model_path())
+    return str(Path(model.path or "").resolve())
 
 
 def export_data(project: Project, out: str | Path, fmt: str | None = None,

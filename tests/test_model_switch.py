@@ -125,3 +125,39 @@ def test_better_and_unscored_verdicts_read_plainly() -> None:
                              [SplitComparison("dev", 10, 0.5, 10, 0.8, 10)])
     assert better.verdict().startswith("The new model does better with this prompt (50% → 80%")
     assert percent(None) == "—" and percent(0.333) == "33%"
+
+
+@pytest.mark.model
+def test_a_prompt_moves_from_a_text_model_to_a_chat_model_and_back(workspace, bundled_model,
+                                                                    chat_model_file):
+    """The instruction and the worked examples are kept, and each model reads them in its
+    own format: the base model as text, SmolLM2-135M-Instruct as its chat messages."""
+    from promptstudio.llm.config import ModelConfig
+    from promptstudio.llm.local import LocalBackend
+
+    project = letters_project(workspace, "Give the first letter.")
+    demos = [e.id for e in project.examples("train")[:2]]
+    carried = CarriedPrompt("Say the first letter.", tuple(demos))
+    text_model = LocalBackend(ModelConfig())
+    chat_model = LocalBackend(ModelConfig(path=str(chat_model_file)))
+    try:
+        there = compare_models(project, carried, text_model, chat_model,
+                               old_name="Gemma", new_name="SmolLM2")
+        back = compare_models(project, carried, chat_model, text_model,
+                              old_name="SmolLM2", new_name="Gemma")
+    finally:
+        text_model.close()
+        chat_model.close()
+    assert all(split.old_count == split.new_count == split.examples for split in there.splits)
+    assert [s.new_score for s in back.splits] == [s.old_score for s in there.splits]
+    heard = {model: [prompt for (prompt,) in project.conn.execute(
+        "SELECT prompt FROM llm_call WHERE model = ?", (backend.model_id,))]
+        for model, backend in (("text", text_model), ("chat", chat_model))}
+    shown = project.examples(ids=tuple(demos))
+    assert heard["chat"] and all(
+        p.startswith("<|im_start|>system\nSay the first letter.<|im_end|>\n<|im_start|>user\n"
+                     f"{shown[0].input}<|im_end|>\n<|im_start|>assistant\n{shown[0].output}")
+        for p in heard["chat"])
+    assert heard["text"] and all("Say the first letter." in p and "<|im_start|>" not in p
+                                 and f"{shown[1].input}" in p for p in heard["text"])
+    project.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from llama_server import free_port, running_llama_server
+from llama_server import free_port, proxy, running_llama_server
 from optimize_support import start_run
 from task_data import data_rows
 
@@ -25,6 +25,7 @@ from promptstudio.llm.base import (
     ScoringUnsupported,
     ServerError,
 )
+from promptstudio.llm.chat import Message, ServerMessages
 from promptstudio.llm.config import ModelConfig
 from promptstudio.llm.server import (
     SCORING_UNSUPPORTED,
@@ -50,14 +51,29 @@ def completion(text: str, **extra: object) -> dict:
     return {"object": "text_completion", "choices": [{"index": 0, "text": text, **extra}]}
 
 
+def chat_answer(text: str, **extra: object) -> dict:
+    """A minimal OpenAI chat answer."""
+    return {"object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         **extra}]}
+
+
+def messages(*turns: tuple[str, str]) -> str:
+    """A prompt in a chat server's messages, as evaluation writes it."""
+    return ServerMessages("a test server").render([Message(role, text) for role, text in turns])
+
+
 # -- a real server --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def llama_server(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's own server on a free port; its address is given without /v1."""
+    """llama-cpp-python's own server on a free port; its address is given without /v1.
+    Its chat endpoint writes messages in Gemma's turns (the bundled file has no template,
+    and the server's fallback, llama-2's, makes this model end every reply at once)."""
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with running_llama_server(bundled_model, log_path, n_ctx=2048) as address:
+    with running_llama_server(bundled_model, log_path, n_ctx=2048,
+                              chat_format="gemma") as address:
         yield address
 
 
@@ -177,16 +193,67 @@ def coded_words_project(workspace):
 
 
 @pytest.mark.parametrize("method", sorted(TINY_RUNS))
-def test_every_method_runs_with_its_optimizer_model_behind_a_server(
+def test_every_method_runs_with_its_optimizer_model_behind_a_chat_only_server(
         method, llama_server: str, connect, workspace, local_backend) -> None:
     """The bundled model answers; the prompts are written by a model behind an
-    OpenAI-compatible server, as a user with a larger model would set it up."""
+    OpenAI-compatible server that has only its chat endpoint (a proxy refuses
+    /completions), as a user with a larger model would set it up. The meta-prompts go as
+    chat messages, without the user choosing anything."""
     project = coded_words_project(workspace)
-    optimizer = connect(f"{llama_server}/v1")
-    run = start_run(project, method, overrides=TINY_RUNS[method])
-    outcome = runner.execute(project, run.id, local_backend, optimizer)
+    with proxy(llama_server, refuse=("/v1/completions",)) as chat_only:
+        optimizer = connect(chat_only.url)
+        run = start_run(project, method, overrides=TINY_RUNS[method])
+        outcome = runner.execute(project, run.id, local_backend, optimizer)
     assert outcome.status == "finished" and outcome.test_score is not None
     assert optimizer.stats.snapshot()["calls"] > 0, "the server wrote the new prompts"
+    assert optimizer.stats.snapshot()["completion_tokens"] > 0, "and its replies have words"
+    assert chat_only.posted() == {"/v1/chat/completions"}
+    assert not optimizer.chat_refused
+
+
+def test_a_run_with_the_task_model_behind_a_chat_only_server(
+        llama_server: str, connect, workspace) -> None:
+    """Answers and label scores both come through /chat/completions."""
+    project = coded_words_project(workspace)
+    with proxy(llama_server, refuse=("/v1/completions",)) as chat_only:
+        model = connect(chat_only.url)
+        project.update_settings(task_model=model.config, optimizer_model=model.config)
+        assert project.scoring().prompt_format == "chat"
+        run = start_run(project, "opro", overrides=TINY_RUNS["opro"])
+        outcome = runner.execute(project, run.id, model, model)
+        assert outcome.status == "finished" and outcome.test_score is not None
+        fond = messages(("user", FOND_REVIEW))
+        positive, unlisted = model.score(fond, [" positive", " zqxjv"])
+    assert chat_only.posted() == {"/v1/chat/completions"}
+    assert unlisted.total_logprob <= positive.total_logprob < 0
+
+
+def test_a_chat_label_score_is_the_servers_own_first_token_logprob(
+        llama_server: str, connect) -> None:
+    asked = httpx.post(f"{llama_server}/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": FOND_REVIEW}], "max_tokens": 1,
+        "temperature": 0, "logprobs": True, "top_logprobs": 5}, timeout=60).json()
+    top = asked["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    word = next(t for t in top if t["token"].strip().isalpha())
+    [score] = connect(llama_server).score(messages(("user", FOND_REVIEW)), [word["token"]])
+    assert score.n_tokens == 1
+    assert score.total_logprob == pytest.approx(word["logprob"], abs=0.05)
+
+
+def test_a_server_without_chat_gets_plain_transcripts_and_the_user_is_told(
+        llama_server: str, connect) -> None:
+    with proxy(llama_server, refuse=("/v1/chat/completions",)) as text_only:
+        automatic = connect(text_only.url)
+        [answer] = automatic.generate([messages(("system", "Answer in one word."),
+                                                ("user", "Name a colour."))], GREEDY)
+        chosen = connect(text_only.url, prompt_format="chat")
+        with pytest.raises(ServerError, match="HTTP 404"):
+            chosen.generate([messages(("user", "Name a colour."))], GREEDY)
+    assert answer.text.strip()
+    assert automatic.chat_refused
+    assert "/v1/completions" in text_only.paths
+    [notice] = automatic.notices
+    assert "no chat endpoint (HTTP 404)" in notice and "plain text" in notice
 
 
 # -- canned answers for what a real server will not do on demand ----------------------------
@@ -373,6 +440,51 @@ def test_logprobs_of_generated_text_only_mean_scoring_is_unsupported(stub, conne
     server = stub([(200, completion(".", logprobs=logprobs))])
     with pytest.raises(ScoringUnsupported):
         connect(server.url).score("Sentiment:", [" positive"])
+
+
+def test_chat_label_scores_come_from_the_first_tokens_alternatives(stub, connect) -> None:
+    alternatives = {"content": [{"token": "pos", "logprob": -0.1, "top_logprobs": [
+        {"token": "pos", "logprob": -0.1}, {"token": " Neg", "logprob": -2.3},
+        {"token": "\n", "logprob": -4.0}]}]}
+    server = stub([(200, chat_answer("pos", logprobs=alternatives))])
+    backend = connect(server.url, model="stub-model")
+    scores = backend.score(messages(("system", "Judge."), ("user", "Fine film.")),
+                           [" positive", " negative", " neutral"])
+    assert [s.total_logprob for s in scores] == [-0.1, -2.3, -4.0]
+    _, body = server.requests[0]
+    assert body == {"messages": [{"role": "system", "content": "Judge."},
+                                 {"role": "user", "content": "Fine film."}],
+                    "max_tokens": 1, "temperature": 0.0, "logprobs": True,
+                    "top_logprobs": 20, "model": "stub-model"}
+    assert len(server.requests) == 1, "one request scores every label"
+
+
+def test_labels_that_begin_alike_cannot_be_scored_by_a_chat_server(stub, connect) -> None:
+    alternatives = {"content": [{"token": "pos", "logprob": -0.1, "top_logprobs": [
+        {"token": "pos", "logprob": -0.1}]}]}
+    server = stub([(200, chat_answer("pos", logprobs=alternatives))])
+    with pytest.raises(ScoringUnsupported, match="'positive' and 'possible' begin with"):
+        connect(server.url).score(messages(("user", "x")), [" positive", " possible"])
+
+
+def test_a_chat_server_without_logprobs_means_scoring_is_unsupported(stub, connect) -> None:
+    server = stub([(200, chat_answer("pos"))])
+    with pytest.raises(ScoringUnsupported, match="normalized_exact"):
+        connect(server.url).score(messages(("user", "x")), [" positive"])
+
+
+def test_a_reply_that_ends_at_once_is_explained(stub, connect) -> None:
+    server = stub([(200, chat_answer("", logprobs={"content": [], "refusal": None}))])
+    with pytest.raises(ScoringUnsupported, match="ended its reply at once"):
+        connect(server.url).score(messages(("user", "x")), [" positive"])
+
+
+def test_a_chat_servers_separate_reasoning_is_kept_before_the_answer(stub, connect) -> None:
+    answer = chat_answer("Paris")
+    answer["choices"][0]["message"]["reasoning_content"] = "The capital, so Paris."
+    server = stub([(200, answer)])
+    [generation] = connect(server.url).generate([messages(("user", "Capital?"))], GREEDY)
+    assert generation.text == "<think>The capital, so Paris.</think>Paris"
 
 
 def test_refused_logprobs_mean_scoring_is_unsupported(stub, connect) -> None:

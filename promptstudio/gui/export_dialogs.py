@@ -26,7 +26,13 @@ PROMPT_FORMATS = (
     ("txt", "The prompt alone, as plain text (*.txt)"),
     ("json", "Prompt card as JSON (*.json)"),
     ("yaml", "Prompt card as YAML (*.yaml *.yml)"),
+    ("messages", "Chat messages for an OpenAI-style API (*.json)"),
+    ("system", "The system prompt alone, with its examples (*.txt)"),
+    ("modelfile", "Ollama Modelfile (Modelfile)"),
 )
+CHOSEN_BY_FILTER = {"messages": ".json", "system": ".txt", "modelfile": ""}
+"""Formats whose files share a suffix with another's (or have none): the filter chosen
+says which, and gives the suffix a name lacks."""
 REPORT_FORMATS = (
     ("csv", "Spreadsheet of every prompt tried (*.csv)"),
     ("png", "Picture of the score plot (*.png)"),
@@ -41,7 +47,6 @@ def ask_save_path(parent: QWidget, title: str, suggested_name: str,
     """Where to save and in which format, or None if the user cancelled. A name without
     a known suffix gets the chosen filter's; an existing file is replaced only if the user
     says so."""
-    global _last_folder
     folder = _last_folder or Path.home()
     suffix = Path(suggested_name).suffix.lstrip(".")
     selected = next((label for key, label in formats if key == suffix), formats[0][1])
@@ -51,13 +56,24 @@ def ask_save_path(parent: QWidget, title: str, suggested_name: str,
     if not chosen:
         return None
     path = Path(chosen)
+    picked = next((key for key, label in formats if label == chosen_filter), None)
+    if picked in CHOSEN_BY_FILTER:
+        suffix = CHOSEN_BY_FILTER[picked]
+        if suffix and path.suffix.lower() != suffix:
+            path = path.with_name(path.name + suffix)
+        return _confirmed(parent, path, picked)
     known = {key for key, _ in formats} | {k for k, v in SUFFIX_ALIASES.items()
                                           if v in {key for key, _ in formats}}
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in known:
         fmt = next((key for key, label in formats if label == chosen_filter), formats[0][0])
         path = path.with_name(f"{path.name}.{fmt}")
-    fmt = SUFFIX_ALIASES.get(fmt, fmt)
+    return _confirmed(parent, path, SUFFIX_ALIASES.get(fmt, fmt))
+
+
+def _confirmed(parent: QWidget, path: Path, fmt: str) -> tuple[Path, str] | None:
+    """`path` and `fmt`, once the user has said an existing file may be replaced."""
+    global _last_folder
     if path.exists() and not messages.ask(
             parent, "Replace the file?",
             f"“{path.name}” already exists in {path.parent}.\n\nReplace it?",

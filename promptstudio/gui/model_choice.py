@@ -217,7 +217,8 @@ class ModelChoice(QWidget):
         self.format_field.setToolTip(
             "How prompts reach the model. An instruction-tuned (chat) model reads messages "
             "written with its own chat template; a base model continues plain text. "
-            "Automatic: a model file with a chat template is a chat model.")
+            "Automatic: a model file with a chat template is a chat model; a server is "
+            "asked in chat, and in plain text if it has no chat endpoint.")
         self.format_field.currentIndexChanged.connect(lambda _: self._advanced_edited())
 
         self.advanced = QFrame()
@@ -299,9 +300,7 @@ class ModelChoice(QWidget):
         for each, details in self.details.items():
             details.setVisible(each == kind)
         local = kind != SERVER
-        # A server's chat endpoint is not used yet, so its prompts are text (`chat.py`).
         for field, shown in ((self.context_field, local), (self.threads_field, local),
-                             (self.format_field, local),
                              (self.timeout_field, not local),
                              (self.concurrency_field, not local)):
             self._advanced_form.setRowVisible(field, shown)

@@ -175,6 +175,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.stats = CallStats()
+        self.notices: list[str] = []
+        """What the user should know about how the model was asked (a fallback taken),
+        each said once; a run writes new ones to its log."""
 
     @property
     @abstractmethod

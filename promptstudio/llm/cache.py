@@ -83,6 +83,7 @@ class CachedBackend(Backend):
         self.store = store
         self.kind = inner.kind
         self.preferred_batch = inner.preferred_batch
+        self.notices = inner.notices
         self.on_mismatch: Callable[[str, str, str], None] | None = None
         """Told (prompt, stored answer, fresh answer) when asking a call again gives
         another answer than the one stored."""

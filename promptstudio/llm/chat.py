@@ -41,6 +41,8 @@ REASONING_TOKENS = 1024
 FORMATS = (AUTO, TEXT, CHAT)
 """A model's prompt format: plain text to continue, or chat messages; `auto` decides by the
 model (a GGUF file with a chat template is a chat model)."""
+FORMAT_WORDS = {TEXT: "plain text", CHAT: "chat messages in its own template"}
+"""How a prompt reached its model, in words (a prompt card says what it was tuned for)."""
 
 
 class ChatTemplateError(BackendError):
@@ -216,6 +218,51 @@ class ChatTemplate:
         return True
 
 
+RECORD, UNIT = "\x1e", "\x1f"
+"""The separators of messages on their way to a chat server (ASCII's record and unit
+separators: control characters no one types)."""
+
+
+class ServerMessages(ChatTemplate):
+    """A chat server applies its model's template itself, out of our sight. Its `render`
+    writes the messages in a plain form the server backend reads back (`read_messages`)
+    and sends as a chat request: so evaluation, caching and the text shared before each
+    input treat a chat server as any chat model."""
+
+    def __init__(self, origin: str) -> None:
+        super().__init__("", origin=origin)
+
+    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+        return "".join(f"{RECORD}{m.role}{UNIT}{m.content}" for m in messages)
+
+    def accepts_system(self) -> bool:
+        """The server's template decides what becomes of a system message."""
+        return True
+
+
+def read_messages(text: str) -> list[Message]:
+    """The messages `ServerMessages.render` wrote. An input that itself held a separator
+    stays inside the message it was in."""
+    found: list[Message] = []
+    for part in text.split(RECORD)[1:]:
+        role, unit, content = part.partition(UNIT)
+        if unit and role in ("system", "user", "assistant"):
+            found.append(Message(role, content))
+        elif found:
+            found[-1] = Message(found[-1].role, found[-1].content + RECORD + part)
+    return found
+
+
+def plain_transcript(messages: Sequence[Message]) -> str:
+    """Messages as text a completions endpoint can continue, for a server in automatic
+    format that refused chat: the system message, then each turn named, then the reply's
+    name to continue after."""
+    lines = [m.content + "\n" if m.role == "system" else
+             f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}\n"
+             for m in messages]
+    return "".join(lines) + "Assistant:"
+
+
 def template_of(metadata: dict) -> str | None:
     """The chat template a GGUF file's metadata holds, if any."""
     source = metadata.get("tokenizer.chat_template")
@@ -240,12 +287,12 @@ def file_template(path: str | Path) -> ChatTemplate | None:
 def prompt_format_of(config: ModelConfig) -> str:
     """How prompts reach this model: `CHAT` or `TEXT`. Under `auto`, a GGUF file with a
     chat template is a chat model; the bundled model, a file without one and a file that
-    cannot be read are text models. A server, for now, is always a text model: its chat
-    endpoint is not used yet."""
-    if config.kind != "local":
-        return TEXT
+    cannot be read are text models. A server is asked in chat (its backend falls back to
+    its completions endpoint where chat is refused)."""
     if config.prompt_format in (TEXT, CHAT):
         return config.prompt_format
+    if config.kind != "local":
+        return CHAT
     if config.is_bundled:
         return TEXT
     from promptstudio.llm.gguf import inspect_gguf

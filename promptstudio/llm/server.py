@@ -1,15 +1,21 @@
 """A model behind an OpenAI-compatible server: llama-server, Ollama, vLLM, LM Studio, ...
 
-We send the rendered prompt as it is to the legacy completions endpoint (`POST /completions`)
-rather than to the chat endpoint, so that the model sees exactly the text the optimizer tuned
-and no chat template is wrapped around it.
+A server in chat format (the default) gets each prompt as messages (`POST /chat/completions`),
+and applies its model's own template; one in text format gets the rendered prompt as it is
+(`POST /completions`), so that the model sees exactly the text the optimizer tuned. In
+automatic format, a server that refuses chat (HTTP 404 or 405: an old or text-only server)
+gets the messages as a plain transcript on its completions endpoint instead, and the backend
+says so once (`notices`).
 
 The address may be given with or without its `/v1`: "localhost:8080", "http://host:8080"
 and "http://host:8080/v1/" all mean "http://host:8080/v1". A missing scheme means `http://`.
 
-Scoring uses the server's log-probabilities of the prompt itself (`echo` with `logprobs`).
-llama-cpp-python's own server offers them (it loads models with `logits_all` by default) and
-so does vLLM; llama.cpp's llama-server and Ollama do not, and scoring then raises
+Scoring in text format uses the server's log-probabilities of the prompt itself (`echo`
+with `logprobs`). llama-cpp-python's own server offers them (it loads models with
+`logits_all` by default) and so does vLLM; llama.cpp's llama-server and Ollama do not. In
+chat format, a label's score is the log-probability of its first token among the reply's
+first-token alternatives (`logprobs` with `top_logprobs`), which llama-cpp-python's server,
+llama-server, vLLM and recent Ollama give. Where neither is offered, scoring raises
 `ScoringUnsupported` so that the user can pick a generation metric instead.
 """
 
@@ -39,6 +45,16 @@ from promptstudio.llm.base import (
     ServerError,
     Stopwatch,
 )
+from promptstudio.llm.chat import (
+    AUTO,
+    CHAT,
+    RECORD,
+    Message,
+    ServerMessages,
+    plain_transcript,
+    prompt_format_of,
+    read_messages,
+)
 from promptstudio.llm.config import ModelConfig
 
 API_KEY_VARIABLE = "PROMPTSTUDIO_API_KEY"
@@ -47,10 +63,21 @@ MAX_BACKOFF_SECONDS = 30.0
 LISTING_TIMEOUT_SECONDS = 15.0
 CANCEL_POLL_SECONDS = 0.05
 
+TOP_LOGPROBS = 20
+"""First-token alternatives asked of a chat server for label scores (OpenAI's maximum)."""
+CHAT_REFUSED = (404, 405)
+
 SCORING_UNSUPPORTED = (
     "This server does not return log-probabilities of given text, so the 'label' metric "
     "cannot be used with it. Choose a generation metric such as normalized_exact, or use a "
     "local model for the task."
+)
+
+REPLY_ENDED = (
+    "The model behind this server ended its reply at once, so the server gave no "
+    "likelihood of a first token and the 'label' metric cannot score it. Check that the "
+    "server runs the model with its own chat format, or choose a generation metric such as "
+    "normalized_exact."
 )
 
 Item = TypeVar("Item")
@@ -146,6 +173,12 @@ class ServerBackend(Backend):
         )
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self._client = httpx.Client(headers=headers, timeout=config.timeout)
+        self.prompt_format = prompt_format_of(config)
+        self.chat_template = (ServerMessages(f"the server at {self.base_url}")
+                              if self.prompt_format == CHAT else None)
+        self.chat_refused = False
+        """Set when a server in automatic format refused chat: prompts go to its
+        completions endpoint as plain transcripts."""
 
     @property
     def model_id(self) -> str:
@@ -173,6 +206,15 @@ class ServerBackend(Backend):
         Where the tokenizer merges the end of the prompt with the start of a continuation,
         the merged token counts as part of the continuation.
         """
+        if self._as_chat(prompt) and not self.chat_refused:
+            try:
+                return self._score_chat(prompt, continuations, cancel)
+            except ScoringUnsupported as unsupported:
+                if not isinstance(unsupported.__cause__, ServerStatusError):
+                    raise
+                self._on_chat_refused(unsupported.__cause__)
+        if self._as_chat(prompt):
+            prompt = plain_transcript(read_messages(prompt))
         return self._map(
             lambda continuation: self._score_one(prompt, continuation, cancel),
             continuations,
@@ -207,6 +249,14 @@ class ServerBackend(Backend):
 
     def _complete(self, prompt: str, params: GenerationParams,
                   cancel: CancelToken | None) -> Generation:
+        if self._as_chat(prompt):
+            messages = read_messages(prompt)
+            if not self.chat_refused:
+                try:
+                    return self._chat(messages, params, cancel)
+                except ServerStatusError as error:
+                    self._on_chat_refused(error)
+            prompt = plain_transcript(messages)
         payload = self._payload(
             prompt,
             temperature=params.temperature,
@@ -225,6 +275,91 @@ class ServerBackend(Backend):
         prompt_tokens, completion_tokens = self._usage(answer, prompt, text)
         self.stats.add(prompt_tokens, completion_tokens, watch.seconds)
         return Generation(text, prompt_tokens, completion_tokens, watch.seconds)
+
+    def _as_chat(self, prompt: str) -> bool:
+        """Whether `prompt` is messages (`ServerMessages`) for the chat endpoint; a plain
+        text goes to completions whatever the format."""
+        return self.prompt_format == CHAT and prompt.startswith(RECORD)
+
+    def _chat(self, messages: Sequence[Message], params: GenerationParams,
+              cancel: CancelToken | None) -> Generation:
+        payload = self._chat_payload(messages, temperature=params.temperature,
+                                     top_p=params.top_p, max_tokens=params.max_tokens,
+                                     seed=params.seed)
+        if params.stop:
+            payload["stop"] = list(params.stop)
+        with Stopwatch() as watch:
+            answer = self._request("POST", "/chat/completions", payload, cancel)
+        message = self._first_choice(answer).get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        if text is None and isinstance(message, dict) and "content" in message:
+            text = ""
+        if not isinstance(text, str):
+            raise self._not_openai("its chat answer has no message content")
+        reasoning = message.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:  # servers that split the <think> off
+            text = f"<think>{reasoning}</think>{text}"
+        text = cut_at_stop(text, params.stop)
+        shown = "".join(m.content for m in messages)
+        prompt_tokens, completion_tokens = self._usage(answer, shown, text)
+        self.stats.add(prompt_tokens, completion_tokens, watch.seconds)
+        return Generation(text, prompt_tokens, completion_tokens, watch.seconds)
+
+    def _on_chat_refused(self, error: ServerStatusError) -> None:
+        """Fall back to completions where chat is refused and the format is automatic;
+        otherwise the error stands."""
+        if error.status not in CHAT_REFUSED or self.config.prompt_format != AUTO:
+            raise error
+        self.chat_refused = True
+        self.notices.append(
+            f"The server at {self.base_url} has no chat endpoint (HTTP {error.status}), so "
+            "prompts went to its text endpoint, each conversation written as a plain "
+            "transcript. Set the model's prompt format to plain text to tune prompts as "
+            "text for it.")
+
+    def _score_chat(self, prompt: str, continuations: Sequence[str],
+                    cancel: CancelToken | None) -> list[ContinuationScore]:
+        """Each continuation's score as the log-probability of the reply's first token that
+        begins it, among the server's `TOP_LOGPROBS` alternatives for that token. A label
+        none of them begins gets the least listed value (it is less likely than all of
+        them); labels that begin with the same token cannot be told apart this way."""
+        payload = self._chat_payload(read_messages(prompt), max_tokens=1, temperature=0.0,
+                                     logprobs=True, top_logprobs=TOP_LOGPROBS)
+        with Stopwatch() as watch:
+            try:
+                answer = self._request("POST", "/chat/completions", payload, cancel)
+            except ServerStatusError as error:
+                if error.status in (401, 403, 429):
+                    raise
+                raise ScoringUnsupported(
+                    f"{SCORING_UNSUPPORTED} (The server answered HTTP {error.status}: "
+                    f"{error.detail})") from error
+        logprobs = self._first_choice(answer).get("logprobs")
+        first = _first_token_alternatives(logprobs)
+        if not first:
+            ended = isinstance(logprobs, dict) and logprobs.get("content") == []
+            raise ScoringUnsupported(REPLY_ENDED if ended else SCORING_UNSUPPORTED)
+        floor = min(first.values())
+        scores: list[ContinuationScore] = []
+        beginnings: dict[str, str] = {}
+        for continuation in continuations:
+            wanted = continuation.strip().lower()
+            matches = {token: value for token, value in first.items()
+                       if token.strip() and wanted.startswith(token.strip().lower())}
+            token = max(matches, key=lambda t: (len(t.strip()), matches[t]), default=None)
+            if token is not None and beginnings.setdefault(token.strip().lower(),
+                                                           wanted) != wanted:
+                raise ScoringUnsupported(
+                    f"On this server the labels '{beginnings[token.strip().lower()]}' and "
+                    f"'{wanted}' begin with the same token ('{token.strip()}'), and it gives "
+                    "the likelihood of the first token only, so they cannot be told apart. "
+                    "Choose a generation metric such as normalized_exact, or labels that "
+                    "begin differently.")
+            value = matches[token] if token is not None else floor
+            scores.append(ContinuationScore(continuation, value, value, 1))
+        prompt_tokens, completion_tokens = self._usage(answer, prompt, "")
+        self.stats.add(prompt_tokens, completion_tokens, watch.seconds)
+        return scores
 
     def _score_one(self, prompt: str, continuation: str,
                    cancel: CancelToken | None) -> ContinuationScore:
@@ -267,6 +402,12 @@ class ServerBackend(Backend):
     def _payload(self, prompt: str, **settings: object) -> dict:
         """A completions request; without a model name the server uses its default model."""
         payload: dict = {"prompt": prompt, **settings}
+        if self.config.model:
+            payload["model"] = self.config.model
+        return payload
+
+    def _chat_payload(self, messages: Sequence[Message], **settings: object) -> dict:
+        payload: dict = {"messages": [m.as_dict() for m in messages], **settings}
         if self.config.model:
             payload["model"] = self.config.model
         return payload
@@ -422,6 +563,22 @@ class ServerBackend(Backend):
             f"The server at {self.base_url} answered, but not like an OpenAI-compatible "
             f"server ({what}). Check the address in Model settings."
         )
+
+
+def _first_token_alternatives(logprobs: object) -> dict[str, float]:
+    """The first reply token's alternatives and their log-probabilities, from a chat
+    answer's `logprobs` (OpenAI's shape: `content[0].top_logprobs`)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not (isinstance(content, list) and content and isinstance(content[0], dict)):
+        return {}
+    alternatives: dict[str, float] = {}
+    for entry in content[0].get("top_logprobs") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("token"), str) \
+                and isinstance(entry.get("logprob"), int | float):
+            token = entry["token"]
+            alternatives[token] = max(alternatives.get(token, -math.inf),
+                                      float(entry["logprob"]))
+    return alternatives
 
 
 def _transport_reason(error: httpx.TransportError) -> str:

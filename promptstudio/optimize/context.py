@@ -124,6 +124,7 @@ class RunContext:
                           else CachedBackend(optimizer_backend, project))
         for backend in {self.task, self.optimizer}:
             backend.on_mismatch = self._report_mismatch
+        self._told: set[str] = set()
         self.evaluator = Evaluator(project, self.task, use_cache=False,
                                    cancel=self.control.token, scoring=scoring)
         # The run's own template, metric and labels, whatever the project holds now.
@@ -227,6 +228,7 @@ class RunContext:
         spent already; the final choice itself is never stopped by the budget."""
         if self.control.token.cancelled:
             raise Stopped(self.control.reason)
+        self._tell_notices()
         if not self._holding:
             return
         held_calls, held_tokens, held_seconds = self._held_back()
@@ -239,6 +241,15 @@ class RunContext:
                 reason += (f" (counting up to {held_calls} calls kept to choose and check the "
                            "best prompt)")
             raise BudgetExhausted(reason)
+
+    def _tell_notices(self) -> None:
+        """Write to the log what the models said the user should know (a fallback taken),
+        once each."""
+        for backend in {self.task, self.optimizer}:
+            for notice in backend.notices:
+                if notice not in self._told:
+                    self._told.add(notice)
+                    self.log(notice)
 
     def _room(self) -> int | None:
         """Calls the search may still make under the limit on calls; None without one."""

@@ -444,17 +444,25 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
     turns = int(run.params.get("turns") or 1)
     scoring = run_scoring(project, run)
     check_run_model(project, run, task_backend)
-    project.update_run(run_id, status="running", started=now(), error=None)
-    run = project.run(run_id)
-    start = starting_candidate(project, run, scoring)
-    ctx = RunContext(project, run, task_backend, optimizer_backend,
-                     budget=Budget.from_dict(run.budget), control=control, listener=listener,
-                     start=start, projected_calls=int(run.params.get("projected_calls", 0)),
-                     projected_optimizer_calls=int(
-                         run.params.get("projected_optimizer_calls") or 0),
-                     optimizer_weight=float(run.params.get("optimizer_weight")
-                                            or OPTIMIZER_WEIGHT),
-                     final_calls=final_calls(sizes(project)), scoring=scoring)
+    try:
+        project.update_run(run_id, status="running", started=now(), error=None)
+        run = project.run(run_id)
+        start = starting_candidate(project, run, scoring)
+        ctx = RunContext(project, run, task_backend, optimizer_backend,
+                         budget=Budget.from_dict(run.budget), control=control,
+                         listener=listener, start=start,
+                         projected_calls=int(run.params.get("projected_calls", 0)),
+                         projected_optimizer_calls=int(
+                             run.params.get("projected_optimizer_calls") or 0),
+                         optimizer_weight=float(run.params.get("optimizer_weight")
+                                                or OPTIMIZER_WEIGHT),
+                         final_calls=final_calls(sizes(project)), scoring=scoring)
+    except Exception as exc:
+        if not is_write_failure(exc):
+            raise
+        with contextlib.suppress(Exception):  # if even this fails, opening it says paused
+            project.update_run(run_id, status="paused")
+        raise disk_full(project, run_id, exc) from exc
     ctx.emit(RunStarted(run_id, run.method, ctx.projected_calls, 0.0))
     if "server" in (task_backend.kind, optimizer_backend.kind):
         ctx.log(SERVER_NOTE)
@@ -478,12 +486,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
             # Nothing is lost and nothing is wrong with the run: it pauses, to go on once
             # the disk takes writes again.
             _save_on_the_way_out(ctx, status="paused")
-            what = ("The disk is full" if is_disk_full(exc)
-                    else f"The project file could not be written ({exc})")
-            raise DiskFull(
-                f"{what}, so run {run_id} could not save more. It is paused, and "
-                "everything it finished is kept. Free some space, then continue it (Resume "
-                f"on the Run page, or: promptstudio resume {project.name}:{run_id}).") from exc
+            raise disk_full(project, run_id, exc) from exc
         _save_on_the_way_out(ctx, status="failed", finished=now(),
                              error=f"{type(exc).__name__}: {exc}")
         raise
@@ -504,6 +507,17 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
 class DiskFull(ProjectError):
     """A run stopped because the disk is full or refused a write; it is paused, and its
     message says how to go on."""
+
+
+def disk_full(project: Project, run_id: int, exc: BaseException) -> DiskFull:
+    """What a run that could not write says: what happened, that its work is kept, and
+    how to go on."""
+    what = ("The disk is full" if is_disk_full(exc)
+            else f"The project file could not be written ({exc})")
+    return DiskFull(
+        f"{what}, so run {run_id} could not save more. It is paused, and everything it "
+        "finished is kept. Free some space, then continue it (Resume on the Run page, or: "
+        f"promptstudio resume {project.name}:{run_id}).")
 
 
 def discard_if_unstarted(project: Project, run_id: int) -> None:

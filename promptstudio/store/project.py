@@ -93,6 +93,12 @@ class Project:
             if problem.startswith(NEWER):
                 raise SchemaError(f"{path} cannot be opened: {problem}.")
             raise ProjectError(f"{path} cannot be opened: {problem}.{DAMAGED_ADVICE}")
+        if not _writable(path):
+            raise ProjectError(
+                f"{path} cannot be opened: it is read-only (its permissions or its disk "
+                "allow no changes), and a project saves its work as it goes. PromptStudio "
+                "has not changed the file. Make it writable, or copy it into a folder of "
+                "yours and open the copy.")
         project = cls(path)
         try:
             migrate(project.conn)
@@ -412,10 +418,12 @@ class Project:
 
     # -- what scores are computed under ------------------------------------------------
 
-    def scoring(self) -> Scoring:
+    def scoring(self, prompt_format: str | None = None) -> Scoring:
         """The scoring of the project's current settings: the one every view counts as
-        current, and the one new evaluations are made under."""
-        return current_scoring(self.conn, prompt_format_of(self.settings.task_model))
+        current, and the one new evaluations are made under. With `prompt_format`, the
+        same settings for a model asked in that format (a model the prompt may move to)."""
+        return current_scoring(self.conn, prompt_format or prompt_format_of(
+            self.settings.task_model))
 
     def register_scoring(self, scoring: Scoring) -> str:
         """Keep a scoring's settings, so that scores made under it can say what they were
@@ -640,6 +648,16 @@ class Project:
 
 DAMAGED_ADVICE = (" PromptStudio has not changed the file. If you have a copy of it (a backup, "
                   "or the file you moved it from), put the copy in its place.")
+
+
+def _writable(path: Path) -> bool:
+    """Whether the file takes writes: opened for writing (nothing is written), which its
+    permissions, an immutable flag or a read-only disk refuse."""
+    try:
+        with path.open("r+b"):
+            return True
+    except OSError:
+        return False
 
 
 def file_problem(path: Path) -> str | None:

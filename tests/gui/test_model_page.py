@@ -158,7 +158,7 @@ def test_advanced_settings_are_saved(page, state):
     assert state.project.settings.task_model.prompt_format == "chat"
     choice.server_option.click()
     assert choice.timeout_field.isVisible() and not choice.context_field.isVisible()
-    assert not choice.format_field.isVisible(), "a server's chat endpoint is not used yet"
+    assert choice.format_field.isVisible(), "a server is asked in chat, or in text if chosen"
 
 
 def test_the_optimizer_model_can_differ_from_the_task_model(page, state, bundled_model,

@@ -347,6 +347,28 @@ def test_export_best_prompt_as_markdown_and_json(state, letters, page, monkeypat
         f"Instruction: {best.instruction}")
 
 
+def test_export_the_prompt_the_way_it_will_be_used(state, letters, page, monkeypatch,
+                                                    tmp_path, answers):
+    """Chat messages, the system prompt alone and an Ollama Modelfile: the filter chosen
+    says which (the first two share their suffix with a card's), and gives the suffix."""
+    from promptstudio.gui.export_dialogs import PROMPT_FORMATS
+
+    best = state.project.candidate(state.project.run(letters).best_candidate_id)
+    labels = dict(PROMPT_FORMATS)
+    chosen: dict = {}
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *args: (str(chosen["path"]), chosen["filter"]))
+    for fmt, name, written in (("messages", "chat", "chat.json"), ("system", "sys", "sys.txt"),
+                               ("modelfile", "Modelfile", "Modelfile")):
+        chosen.update(path=tmp_path / name, filter=labels[fmt])
+        assert page.export_prompt() == tmp_path / written
+    turns = json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))["messages"]
+    assert turns[0] == {"role": "system", "content": best.instruction}
+    assert (tmp_path / "sys.txt").read_text(encoding="utf-8").startswith(best.instruction)
+    modelfile = (tmp_path / "Modelfile").read_text(encoding="utf-8")
+    assert "\nFROM " in modelfile and f'SYSTEM """{best.instruction}"""' in modelfile
+
+
 def test_export_the_selected_prompt(state, letters, page, monkeypatch, tmp_path, answers):
     child_id = select(page, "paraphrase")
     save = SaveAs(monkeypatch, tmp_path / "one.yaml")
