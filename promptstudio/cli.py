@@ -140,6 +140,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         project.close()
     seconds = time.monotonic() - started
     stats = backend.stats.snapshot()
+    for notice in backend.notices:
+        print(notice, file=sys.stderr)
     examples = {e.id: e for e in project.examples(args.split, limit=args.limit)}
     if not args.json:
         print(f"{'id':>6}  {'score':>5}  {'answer':<30}  expected")

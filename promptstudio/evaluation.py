@@ -30,6 +30,7 @@ from promptstudio.llm.base import (
 )
 from promptstudio.llm.cache import CachedBackend
 from promptstudio.llm.chat import CHAT, REASONING_TOKENS
+from promptstudio.parsing import after_reasoning
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Scoring
 from promptstudio.templates import ChatPromptTemplate, PromptTemplate
@@ -116,6 +117,14 @@ def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
     if newer.temperature != older.temperature:
         found.append("the temperature")
     return found
+
+
+REASONING_CUT = (
+    f"The task model's reasoning ran past the room it is given ({REASONING_TOKENS:,} "
+    "tokens on top of the answer's) on some examples: its <think> block never closed, so "
+    "those replies hold no answer and count as wrong. Choose a model that reasons less "
+    "before answering, or ask for brief reasoning in the instruction.")
+"""Said once (`Backend.notices`, which a run writes to its log) when it happens."""
 
 
 def label_continuation(prompt: str, label: str) -> str:
@@ -256,6 +265,9 @@ class Evaluator:
 
     def _judge(self, candidate: Candidate, example: Example,
                generation: Generation) -> Evaluation:
+        if after_reasoning(generation.text) is None and REASONING_CUT not in \
+                self.backend.notices:
+            self.backend.notices.append(REASONING_CUT)
         answer = self.parser.parse(generation.text)
         return Evaluation(
             candidate_id=candidate.id, example_id=example.id, model=self.model,

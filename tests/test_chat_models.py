@@ -306,6 +306,30 @@ def test_a_reasoning_optimizer_gets_room_and_its_answers_are_read_after_the_bloc
     assert "reasoning ran past" in logged[0]
 
 
+def test_a_task_model_whose_reasoning_is_cut_off_is_reported_once_in_the_runs_log(
+        workspace):
+    from optimize_support import letters_project, search_budget, start_run
+    from scripted import ScriptedBackend
+
+    from promptstudio.optimize import runner
+    from promptstudio.optimize.events import Message as Said
+
+    class Reasoner(ScriptedBackend):
+        prompt_format = CHAT
+        chat_template = ChatTemplate(QWEN3_LIKE)
+
+    project = letters_project(workspace)
+    project.update_settings(task_model=ModelConfig(prompt_format=CHAT))
+    model = Reasoner(lambda prompt: "<think>\nLet me think about this word for a long")
+    said: list[str] = []
+    run = start_run(project, "opro", budget=search_budget(project, 10))
+    outcome = runner.execute(project, run.id, model, model, listener=lambda event: said.append(
+        event.text) if isinstance(event, Said) else None)
+    assert outcome.status == "finished"
+    cut = [text for text in said if "reasoning ran past the room" in text]
+    assert len(cut) == 1 and "count as wrong" in cut[0]
+
+
 @pytest.mark.parametrize("bomb, why", [
     ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
      "loops run more than"),

@@ -228,7 +228,7 @@ class RunContext:
         spent already; the final choice itself is never stopped by the budget."""
         if self.control.token.cancelled:
             raise Stopped(self.control.reason)
-        self._tell_notices()
+        self.tell_notices()
         if not self._holding:
             return
         held_calls, held_tokens, held_seconds = self._held_back()
@@ -242,7 +242,7 @@ class RunContext:
                            "best prompt)")
             raise BudgetExhausted(reason)
 
-    def _tell_notices(self) -> None:
+    def tell_notices(self) -> None:
         """Write to the log what the models said the user should know (a fallback taken),
         once each."""
         for backend in {self.task, self.optimizer}:

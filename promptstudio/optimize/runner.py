@@ -490,6 +490,7 @@ def execute(project: Project, run_id: int, task_backend: Backend, optimizer_back
         _save_on_the_way_out(ctx, status="failed", finished=now(),
                              error=f"{type(exc).__name__}: {exc}")
         raise
+    ctx.tell_notices()
     ctx.save_progress(status=status, finished=now(),
                       best_candidate_id=best.id if best else None,
                       choice=choice.to_json() if choice else None)
