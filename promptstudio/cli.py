@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import replace
 from promptstudio import workflows
 from promptstudio.best_prompt import best_prompt
 from promptstudio.dataio import SPLITS
-from promptstudio.errors import USER_ERRORS
+from promptstudio.errors import USER_ERRORS, user_message
 from promptstudio.llm.base import CancelToken, model_name
 from promptstudio.llm.chat import AUTO, FORMATS, prompt_format_of
 from promptstudio.llm.config import ModelConfig, parse_model_spec
@@ -31,6 +32,7 @@ from promptstudio.optimize.describe import clip
 from promptstudio.optimize.method import methods as method_names
 from promptstudio.optimize.proposal import propose
 from promptstudio.optimize.selection import Choice
+from promptstudio.store.errors import is_damaged
 from promptstudio.store.project import ProjectError
 from promptstudio.store.workspace import Workspace
 from promptstudio.templates import DEMO_PLACES, INSTRUCTION_PLACES
@@ -748,5 +750,10 @@ def main(argv: Sequence[str] | None = None,
         return args.handler(args)
     except USER_ERRORS as exc:
         print(f"promptstudio: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        if not is_damaged(exc):
+            raise
+        print(f"promptstudio: {user_message(exc)}", file=sys.stderr)
         return 2
 

@@ -12,7 +12,7 @@ import sqlite3
 
 from promptstudio.dataio import DataError
 from promptstudio.llm.base import BackendError
-from promptstudio.store.errors import is_disk_full
+from promptstudio.store.errors import is_damaged, is_disk_full
 from promptstudio.store.project import ProjectError
 from promptstudio.store.schema import SchemaError
 from promptstudio.templates import TemplateError
@@ -28,6 +28,10 @@ def user_message(exc: BaseException, log_file: str | None = None) -> str:
     if is_disk_full(exc):
         return ("The disk is full, so the project could not be saved. Finished work is "
                 "kept; free some space and try again.")
+    if is_damaged(exc):
+        return (f"The project file is damaged (SQLite says: {exc}). PromptStudio has not "
+                "changed it. If you have a copy of it (a backup, or the file you moved it "
+                "from), put the copy in its place.")
     if isinstance(exc, PermissionError):
         return (f"PromptStudio is not allowed to use {exc.filename or 'a file'}. Choose "
                 "another place, or check the file's permissions.")

@@ -29,3 +29,10 @@ def is_write_failure(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno == errno.EIO:
         return True
     return isinstance(exc, sqlite3.OperationalError) and "disk i/o error" in str(exc).lower()
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether SQLite found the file damaged while reading it: damage the checks on opening
+    (`project.file_problem`) did not reach, such as the model-call cache's."""
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        words in str(exc).lower() for words in ("malformed", "not a database"))

@@ -660,9 +660,19 @@ def _writable(path: Path) -> bool:
         return False
 
 
+def _checked_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables whose indexes are checked against their rows on opening (`quick_check`
+    does not): all but the model-call cache, which is large, and whose damaged entry is
+    only asked again."""
+    return [name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name != 'llm_call'")]
+
+
 def file_problem(path: Path) -> str | None:
     """What makes a file unusable as a project, in words, or None when it looks sound:
-    it is read through a read-only connection, its pages checked (`quick_check`) and its
+    it is read through a read-only connection, its pages checked (`quick_check`, and
+    `integrity_check` of each table's indexes but the call cache's) and its
     tables compared with what its schema version promises (`schema.schema_problem`)."""
     if path.is_dir():
         return "it is a folder, not a file"
@@ -676,6 +686,10 @@ def file_problem(path: Path) -> str | None:
         checked = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if checked != "ok":
             return f"it is damaged (SQLite says: {checked})"
+        for table in _checked_tables(conn):
+            checked = conn.execute(f"PRAGMA integrity_check('{table}')").fetchone()[0]
+            if checked != "ok":
+                return f"it is damaged (SQLite says: {checked})"
         return schema_problem(conn)
     except sqlite3.DatabaseError as exc:
         return f"it is not a PromptStudio project file, or it is damaged ({exc})"
