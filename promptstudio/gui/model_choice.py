@@ -30,7 +30,7 @@ from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import JobState
 from promptstudio.llm.base import ModelFileError, ServerError
 from promptstudio.llm.bundled import BUNDLED_MODEL_NAME, bundled_model_path
-from promptstudio.llm.chat import AUTO, CHAT, TEXT
+from promptstudio.llm.chat import AUTO, CHAT, TEXT, template_of
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.gguf import GGUFInfo, inspect_gguf
 from promptstudio.llm.memory import available_memory, check_memory, format_bytes
@@ -429,7 +429,20 @@ class ModelChoice(QWidget):
                   f"instructions better. {check.describe()}", tone or "muted")
             return
         paint(self.file_info, f"{info.name} ({info.architecture} model), "
-              f"{format_bytes(info.size_bytes)}. {check.describe()}", tone)
+              f"{format_bytes(info.size_bytes)}. {self._format_words(info)} "
+              f"{check.describe()}", tone)
+
+    def _format_words(self, info: GGUFInfo) -> str:
+        """How the chosen file will be asked, by the format chosen and its template."""
+        has_template = template_of(info.metadata) is not None
+        chosen = self.format_field.currentData()
+        if chosen == CHAT or (chosen == AUTO and has_template):
+            return ("A chat model: its prompts are messages, written with its own chat "
+                    "template." if has_template else "Asked as a chat model, but the file "
+                    "has no chat template: choose plain text under Advanced settings.")
+        if has_template:
+            return "Asked as plain text: its chat template is not used."
+        return "A base model: its prompts are plain text it continues."
 
     # -- a server -------------------------------------------------------------------------
 

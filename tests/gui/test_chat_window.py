@@ -1,0 +1,39 @@
+"""A chat model in the window: chosen on the Models page, named a chat model there, run,
+and its prompts shown in the candidate detail as its template writes them."""
+
+from __future__ import annotations
+
+from optimize_support import letters_project
+from PySide6.QtWidgets import QFileDialog
+
+
+def test_a_chat_gguf_is_named_so_and_its_candidates_show_the_rendered_chat(
+        qtbot, window, state, chat_model_file, monkeypatch):
+    letters_project(state.workspace, instruction="Give the first letter of the word.").close()
+    state.open_project("letters")
+
+    window.pages.setCurrentWidget(window.model_page)
+    choice = window.model_page.task_choice
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kwargs: (str(chat_model_file), "")))
+    choice.choose_button.click()
+    qtbot.waitUntil(lambda: state.project.settings.task_model.path == str(chat_model_file),
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: "chat model" in choice.file_info.plain, timeout=30_000)
+    assert "written with its own chat template" in choice.file_info.plain
+    assert state.project.scoring().prompt_format == "chat"
+
+    window.pages.setCurrentWidget(window.run_page)
+    window.run_page.choose("demos", "quick")
+    with qtbot.waitSignal(state.runs.ended, timeout=600_000) as ended:
+        window.run_action.trigger()
+    assert ended.args[1] == "finished"
+
+    results = window.results_page
+    window.pages.setCurrentWidget(results)
+    results.flush()
+    candidate = state.project.candidates(ended.args[0])[-1]
+    results.select_candidate(candidate.id)
+    shown = results.detail.prompt_view.toPlainText()
+    assert shown.startswith("<|im_start|>system\nGive the first letter of the word.<|im_end|>")
+    assert shown.endswith("<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n")
