@@ -56,11 +56,26 @@ def test_every_rule_sets_something_aside_with_its_reason():
         gate.LENGTH: ("Write the plural of each noun that you are given here, keeping the "
                       "spelling of its root and the case of its first letter as they were."),
         gate.NOT_PROSE: "Write the plural of the",
+        gate.COPY: "Write the past tense of the verb.",
     }
     for rule, text in cases.items():
-        found = verdict(start, text)
+        found = verdict(start, text, worked=writing.worked_texts())
         assert found is not None and found.rule == rule, (rule, found)
         assert found.reason
+
+
+def test_a_copy_of_a_worked_case_is_set_aside_only_where_the_model_was_shown_it():
+    """A base model continues the worked cases of its meta-prompts as readily as the
+    user's task ("as it is in the northern half of the world", from PE2's); a run that
+    showed it none of them, or a user whose own task has those words, is not held to it."""
+    start = "Write the plural form of the noun you are given."
+    copied = "Write the plural of the noun, as it is in the northern half of the world."
+    found = verdict(start, copied, worked=writing.worked_texts())
+    assert found is not None and found.rule == gate.COPY
+    assert "northern half" in found.reason
+    assert verdict(start, copied) is None
+    assert verdict("Write the past tense of the verb.", "Write the past tense of the verb, "
+                   "in English.", worked=writing.worked_texts()) is None
 
 
 def test_the_users_own_words_are_never_held_against_a_candidate():

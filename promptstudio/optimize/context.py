@@ -372,7 +372,9 @@ class RunContext:
                                    allowed=allowed, labels=labels,
                                    max_words=int(self.run.params.get("gate_max_words")
                                                  or gate.MAX_WORDS),
-                                   log_likelihood=self._log_likelihood)
+                                   log_likelihood=self._log_likelihood,
+                                   worked=(writing.worked_texts(self.project)
+                                           if self.writer == writing.BASE else ()))
         return self._gate
 
     def _log_likelihood(self, text: str) -> float | None:

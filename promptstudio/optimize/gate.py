@@ -14,6 +14,10 @@ The rules, in the order they are tried (`RULES`):
   prompt, a score, a language model) or a run of three of their words with two that are not
   small words ("several inputs by"), unless the user's own instruction, task description
   or examples use them too;
+- **copies a worked example**: a run of five words of a worked case the optimizer model
+  was shown (the base meta-prompts' cases, `writing.worked_texts`), two of them words that
+  are neither small nor the user's own: a base model continues its examples as readily as
+  the user's task;
 - **repetition**: a run of three words said twice;
 - **length**: more than twice the start's words, with a floor of `MIN_WORD_LIMIT` so that a
   one-word start ("Answer.") does not forbid every sentence, and never more than
@@ -39,15 +43,19 @@ EXPLAINED = (
     "Before any candidate a model wrote is scored, it must be readable. The readability "
     "gate sets aside, with the reason in the run log: tags and template markers; words the "
     "request to the optimizer model uses to talk about the task (a friend, the prompt, a "
-    "score) unless your own instruction, description or examples use them; a run of three "
+    "score) unless your own instruction, description or examples use them; five words in a "
+    "row of a worked example the optimizer model was shown; a run of three "
     "words said twice; more than twice your instruction's words (at least 12, at most 40); "
     "text that is not a sentence (code, a web address, a fragment); and text the task model "
     "finds far less likely than your instruction. It judges form, not meaning.")
 """What the gate does, for `promptstudio methods`."""
 
-MARKUP, META, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY = (
-    "markup", "meta-prompt words", "repetition", "length", "not prose", "perplexity")
-RULES = (MARKUP, META, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY)
+MARKUP, META, COPY, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY = (
+    "markup", "meta-prompt words", "copies a worked example", "repetition", "length",
+    "not prose", "perplexity")
+RULES = (MARKUP, META, COPY, REPETITION, LENGTH, NOT_PROSE, PERPLEXITY)
+COPIED_WORDS = 5
+"""A run of this many words of a worked case, in a candidate, is a copy of it."""
 MAX_WORDS = 40
 MIN_WORD_LIMIT = 12
 PERPLEXITY_MARGIN = 2.0
@@ -87,17 +95,23 @@ def trigrams(tokens: list[str]) -> list[tuple[str, str, str]]:
     return list(zip(tokens, tokens[1:], tokens[2:]))
 
 
+def runs_of(tokens: list[str], size: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i:i + size]) for i in range(len(tokens) - size + 1)]
+
+
 class Gate:
     """The rules for one run: its start, the meta-prompts its methods use, and what the
     user's own text allows."""
 
     def __init__(self, start: str, *, meta_prompts: Iterable[str], allowed: Iterable[str] = (),
                  labels: Iterable[str] = (), max_words: int = MAX_WORDS,
-                 log_likelihood: Callable[[str], float | None] | None = None) -> None:
+                 log_likelihood: Callable[[str], float | None] | None = None,
+                 worked: Iterable[str] = ()) -> None:
         """`allowed`: the user's own texts (start, task description, examples); words and
         phrases they use are never held against a candidate. `labels`: the line labels of
         the project's template ("Input", "Output"). `log_likelihood`: mean log-probability
-        per token of a text under the task model, or None when it cannot say."""
+        per token of a text under the task model, or None when it cannot say. `worked`:
+        the worked cases the optimizer model was shown, which a candidate must not copy."""
         allowed_text = " ".join([start, *allowed]).lower()
         allowed_words = set(words(allowed_text))
         self.meta_words = [w for w in (*META_WORDS, *NARRATOR_WORDS)
@@ -108,6 +122,10 @@ class Gate:
             for gram in trigrams(words(re.sub(r"\{\w+\}", " | ", text)))
             if gram not in allowed_trigrams and len(set(gram) - STOPWORDS) >= 2
             and not set(gram) <= allowed_words}
+        allowed_runs = set(runs_of(words(allowed_text), COPIED_WORDS))
+        self.worked_runs = {
+            run for text in worked for run in runs_of(words(text), COPIED_WORDS)
+            if run not in allowed_runs and len(set(run) - STOPWORDS - allowed_words) >= 2}
         self.labels = [label for label in labels if label]
         self.start_words = len(words(start))
         self.word_limit = min(max_words, max(2 * self.start_words, MIN_WORD_LIMIT))
@@ -117,7 +135,7 @@ class Gate:
 
     def check(self, text: str) -> SetAside | None:
         """None when the text may become a candidate; else why not."""
-        for rule in (self._markup, self._meta, self._repetition, self._length,
+        for rule in (self._markup, self._meta, self._copy, self._repetition, self._length,
                      self._prose, self._perplexity):
             found = rule(text)
             if found is not None:
@@ -146,6 +164,13 @@ class Gate:
             if gram in self.meta_trigrams:
                 return SetAside(META, f"repeats the request to the optimizer model "
                                       f"({' '.join(gram)!r})")
+        return None
+
+    def _copy(self, text: str) -> SetAside | None:
+        for run in runs_of(words(text), COPIED_WORDS):
+            if run in self.worked_runs:
+                return SetAside(COPY, f"copies a worked example the optimizer model was "
+                                      f"shown ({' '.join(run)!r})")
         return None
 
     def _repetition(self, text: str) -> SetAside | None:

@@ -68,6 +68,13 @@ def gate_texts(project: Project | None = None) -> list[str]:
     return [request_part(name, load(name, project)) for name in names()]
 
 
+def worked_texts(project: Project | None = None) -> list[str]:
+    """The worked cases of the base meta-prompts (the paragraphs between the opening one
+    and the user's case): a candidate written under them must not copy them."""
+    return [case for name in names() if name.endswith("_base")
+            for case in load(name, project).split("\n\n")[1:-1]]
+
+
 def request_part(name: str, text: str) -> str:
     """What of meta-prompt `name` (with `text`) the readability gate holds against a
     candidate that repeats it: all of a paper's; of a base one, its opening paragraph and
