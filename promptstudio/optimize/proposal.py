@@ -83,7 +83,8 @@ def writer_warning(method: str, optimizer_model: ModelConfig) -> str | None:
     if not chosen.needs_capable_writer or optimizer_kind(optimizer_model) != SMALL_BASE:
         return None
     return (f"{chosen.short_title} asks the optimizer model, {optimizer_model.describe()}, "
-            f"to {chosen.asks_the_writer}. A small base model does not follow such requests: "
-            "expect most of what it writes to be set aside as unreadable, little gain, and "
-            "your prompt to be kept. For such a model demonstration search is the measured "
+            f"to {chosen.asks_the_writer}. A small base model is asked in text it can "
+            "continue, and most of what it writes is readable, but on the shared benchmark "
+            "its instructions almost never beat the user's: expect little gain and your "
+            "prompt to be kept. For such a model demonstration search is the measured "
             "choice; or choose an instruction-tuned optimizer model on the Models page.")
