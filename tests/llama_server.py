@@ -66,6 +66,31 @@ def wait_until_ready(process: subprocess.Popen, models_url: str, log_path: Path)
                 + log_path.read_text(errors="replace")[-3000:])
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: JSON answers, no log lines."""
+
+    def reply(self, status: int, data: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """A server on a free local port, answering in a thread; its address without /v1."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class Proxy:
     """A small HTTP proxy in front of a server, started in a test: it records the path of
     every request and answers 404 to the paths in `refuse`, as a server without that
@@ -75,7 +100,7 @@ class Proxy:
         self.paths: list[str] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.forward("GET")
 
@@ -93,23 +118,7 @@ class Proxy:
                                        timeout=600)
                 self.reply(answer.status_code, answer.content)
 
-            def reply(self, status: int, data: bytes) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server, self.url = serve(Handler)
 
     def posted(self) -> set[str]:
         return {path for path in self.paths if path != "/v1/models"}

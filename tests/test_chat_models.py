@@ -34,6 +34,20 @@ MESSAGES = [Message("system", "Answer with one word."), Message("user", "Is it r
             Message("assistant", "No"), Message("user", "Is the sky blue?")]
 
 
+def recorded(backend) -> list[str]:
+    """The prompts `backend` is asked from now on (its `generate`, wrapped; `del
+    backend.generate` unwraps it)."""
+    sent: list[str] = []
+    original = backend.generate
+
+    def recording(prompts, params, cancel=None, on_result=None):
+        sent.extend(prompts)
+        return original(prompts, params, cancel, on_result)
+
+    backend.generate = recording
+    return sent
+
+
 @pytest.mark.parametrize("source", [CHATML, NO_SYSTEM.replace("{% if message['role'] == "
                                     "'system' %}{{ raise_exception('System role not "
                                     "supported') }}{% endif %}", "")])
@@ -207,14 +221,7 @@ def test_a_run_on_a_chat_model_asks_it_in_its_own_format(workspace, chat_model_f
     project.add_examples([Row(w, w + "s", (w + "s",), "train") for w in words[:12]])
     project.add_examples([Row(w, w + "s", (w + "s",), "dev") for w in words[12:]])
     backend = LocalBackend(model)
-    sent: list[str] = []
-    original = backend.generate
-
-    def recording(prompts, params, cancel=None, on_result=None):
-        sent.extend(prompts)
-        return original(prompts, params, cancel, on_result)
-
-    backend.generate = recording
+    sent = recorded(backend)
     try:
         run = start_run(project, "ape", writer=writing.writer_for(model),
                         overrides={"subsamples": 1, "per_subsample": 2, "mc_rounds": 0,
@@ -432,14 +439,7 @@ def test_each_method_runs_on_the_bundled_model_asked_as_a_chat_model(
     project.add_examples([Row(w, w + "s", (w + "s",), "train") for w in words[:8]])
     project.add_examples([Row(w, w + "s", (w + "s",), "dev") for w in words[8:11]])
     project.add_examples([Row(w, w + "s", (w + "s",), "test") for w in words[11:]])
-    sent: list[str] = []
-    original = templated_backend.generate
-
-    def recording(prompts, params, cancel=None, on_result=None):
-        sent.extend(prompts)
-        return original(prompts, params, cancel, on_result)
-
-    templated_backend.generate = recording
+    sent = recorded(templated_backend)
     try:
         run = start_run(project, method, writer=writing.writer_for(model),
                         budget=search_budget(project, 12))

@@ -8,12 +8,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from llama_server import free_port, proxy, running_llama_server
+from llama_server import QuietHandler, free_port, proxy, running_llama_server, serve
 from optimize_support import start_run
 from task_data import data_rows
 
@@ -269,9 +268,10 @@ class StubServer:
         self.requests: list[tuple[dict[str, str], dict]] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
-                self.reply(200, {"object": "list", "data": [{"id": name} for name in models]})
+                self.reply(200, json.dumps(
+                    {"object": "list", "data": [{"id": name} for name in models]}).encode())
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -279,26 +279,10 @@ class StubServer:
                 time.sleep(delay)
                 status, answer = (stub.answers.pop(0) if len(stub.answers) > 1
                                   else stub.answers[0])
-                self.reply(status, answer)
+                self.reply(status, json.dumps(answer).encode())
 
-            def reply(self, status: int, answer: dict) -> None:
-                data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server, address = serve(Handler)
+        self.url = f"{address}/v1"
 
     def close(self) -> None:
         self._server.shutdown()
