@@ -21,7 +21,13 @@ from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
 from promptstudio.dataio import SPLITS, ImportResult, Row
 from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
 from promptstudio.llm.base import Backend, BackendError, CancelToken, model_name
-from promptstudio.llm.chat import CHAT, FORMAT_WORDS, file_template
+from promptstudio.llm.chat import (
+    CHAT,
+    FORMAT_WORDS,
+    ServerMessages,
+    file_template,
+    messages_text,
+)
 from promptstudio.llm.config import ModelConfig
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
@@ -406,7 +412,11 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
     chat = (chat_prompt_template(settings.task_model, scoring)
             if scoring.prompt_format == CHAT else None)
     shown = chat or template
-    prompt = shown.prefix(candidate.instruction, demos) + "{input}" + shown.suffix()
+    if chat is not None and isinstance(chat.chat, ServerMessages):
+        # The server writes the messages out with its own template, which we never see.
+        prompt = messages_text(chat.messages(candidate.instruction, demos, "{input}"))
+    else:
+        prompt = shown.prefix(candidate.instruction, demos) + "{input}" + shown.suffix()
     card = {
         "project": settings.name,
         "instruction": candidate.instruction,
@@ -432,8 +442,13 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
 
 def chat_prompt_template(model: ModelConfig, scoring: Scoring) -> ChatPromptTemplate | None:
     """A chat model's prompt as its own template writes it (for a card, the Task page's
-    preview); None when the model's file cannot be read now."""
-    if model.kind != "local" or model.is_bundled:
+    preview), or as the messages a chat server is sent; None when the model's file cannot
+    be read now."""
+    if model.kind == "server":
+        return ChatPromptTemplate(ServerMessages(f"the server at {model.base_url}"),
+                                  scoring.prompt_template, scoring.instruction_place,
+                                  scoring.demo_place)
+    if model.is_bundled:
         return None
     try:
         chat = file_template(model.path or "")

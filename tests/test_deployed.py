@@ -159,3 +159,17 @@ def test_the_command_line_exports_each_way(cli, tmp_path):
                              "--out", str(tmp_path / name))
         assert code == 0, err
         assert INSTRUCTION.splitlines()[0] in Path(tmp_path / name).read_text()
+
+
+def test_a_chat_servers_prompt_is_shown_and_exported_as_its_messages(workspace, tmp_path):
+    """A chat server applies its own template, out of sight: the card shows the messages
+    it is sent, readable, and exports them as they are."""
+    project = project_with_best(workspace, task_model=ModelConfig(
+        kind="server", base_url="http://127.0.0.1:11434", model="qwen2.5:7b-instruct"))
+    card = json.loads(workflows.export_best(project, tmp_path / "c.json").read_text())
+    assert card["format"] == "chat"
+    assert card["prompt"].startswith(f"system: {INSTRUCTION}\nuser: ant\nassistant: A\n")
+    assert card["prompt"].endswith("user: {input}") and "\x1e" not in card["prompt"]
+    turns = json.loads(workflows.export_best(project, tmp_path / "m.json", "messages")
+                       .read_text())["messages"]
+    assert turns == card["messages"] and turns[-1] == {"role": "user", "content": "{input}"}

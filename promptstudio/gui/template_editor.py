@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from promptstudio.llm.chat import messages_text
 from promptstudio.templates import (
     DEMO_PLACES,
     DEMO_SLOTS,
@@ -254,4 +255,4 @@ class ChatPlacementEditor(QWidget):
             return
         messages = template.messages("{instruction}", [("{demo input}", "{demo output}")],
                                      "{input}")
-        self.preview.setText("\n".join(f"{m.role}: {m.content}" for m in messages))
+        self.preview.setText(messages_text(messages))

@@ -240,6 +240,11 @@ class ServerMessages(ChatTemplate):
         return True
 
 
+def messages_text(messages: Sequence[Message]) -> str:
+    """Messages for a person to read: each its role, then what it says."""
+    return "\n".join(f"{m.role}: {m.content}" for m in messages)
+
+
 def read_messages(text: str) -> list[Message]:
     """The messages `ServerMessages.render` wrote. An input that itself held a separator
     stays inside the message it was in."""

@@ -372,3 +372,13 @@ def test_a_chat_task_model_gets_where_the_prompt_goes_in_its_messages(page, stat
     assert state.project.scoring().instruction_place == "user"
     assert page.chat_placement.preview.text().startswith(
         "user: {instruction}\n\n{demo input}")
+
+
+def test_a_chat_server_shows_the_messages_it_is_sent(page, state):
+    from promptstudio.llm.config import ModelConfig
+
+    state.update_settings(task_model=ModelConfig(kind="server",
+                                                 base_url="http://127.0.0.1:11434"))
+    assert page.chat_placement.isVisibleTo(page)
+    assert page.chat_placement.preview.text() == (
+        "system: {instruction}\nuser: {demo input}\nassistant: {demo output}\nuser: {input}")
