@@ -198,10 +198,7 @@ def unwritable(path: Path) -> Iterator[None]:
 
 
 def try_variant(folder: Path, bad: Path, kind: str, result: Campaign) -> None:
-    if kind == "read-only file":
-        with unwritable(bad):
-            _try_variant(folder, bad, kind, result)
-    else:
+    with unwritable(bad) if kind == "read-only file" else contextlib.nullcontext():
         _try_variant(folder, bad, kind, result)
 
 

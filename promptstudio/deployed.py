@@ -16,8 +16,6 @@ from promptstudio.templates import PromptTemplate
 
 INPUT = "{input}"
 MODELFILE_QUOTES = '"""'
-MODELFILE_ROLES = ("system", "user", "assistant")
-"""The roles Ollama's MESSAGE instruction takes."""
 
 
 def messages(card: dict) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import JobState
 from promptstudio.llm.base import ModelFileError, ServerError
 from promptstudio.llm.bundled import BUNDLED_MODEL_NAME, bundled_model_path
-from promptstudio.llm.chat import AUTO, CHAT, TEXT, template_of
+from promptstudio.llm.chat import AUTO, CHAT, TEXT, file_format, template_of
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.gguf import GGUFInfo, inspect_gguf
 from promptstudio.llm.memory import available_memory, check_memory, format_bytes
@@ -435,8 +435,7 @@ class ModelChoice(QWidget):
     def _format_words(self, info: GGUFInfo) -> str:
         """How the chosen file will be asked, by the format chosen and its template."""
         has_template = template_of(info.metadata) is not None
-        chosen = self.format_field.currentData()
-        if chosen == CHAT or (chosen == AUTO and has_template):
+        if file_format(self.format_field.currentData(), info.metadata) == CHAT:
             return ("A chat model: its prompts are messages, written with its own chat "
                     "template." if has_template else "Asked as a chat model, but the file "
                     "has no chat template: choose plain text under Advanced settings.")

@@ -41,6 +41,8 @@ REASONING_TOKENS = 1024
 FORMATS = (AUTO, TEXT, CHAT)
 """A model's prompt format: plain text to continue, or chat messages; `auto` decides by the
 model (a GGUF file with a chat template is a chat model)."""
+ROLES = ("system", "user", "assistant")
+"""The roles of the messages a prompt is made of."""
 FORMAT_WORDS = {TEXT: "plain text", CHAT: "chat messages in its own template"}
 """How a prompt reached its model, in words (a prompt card says what it was tuned for)."""
 
@@ -251,7 +253,7 @@ def read_messages(text: str) -> list[Message]:
     found: list[Message] = []
     for part in text.split(RECORD)[1:]:
         role, unit, content = part.partition(UNIT)
-        if unit and role in ("system", "user", "assistant"):
+        if unit and role in ROLES:
             found.append(Message(role, content))
         elif found:
             found[-1] = Message(found[-1].role, found[-1].content + RECORD + part)
@@ -306,4 +308,12 @@ def prompt_format_of(config: ModelConfig) -> str:
         info = inspect_gguf(config.path or "")
     except BackendError:
         return TEXT
-    return CHAT if template_of(info.metadata) else TEXT
+    return file_format(config.prompt_format, info.metadata)
+
+
+def file_format(chosen: str, metadata: dict) -> str:
+    """A model file's prompt format: the one chosen, or under `auto`, chat where the file
+    holds a chat template."""
+    if chosen in (TEXT, CHAT):
+        return chosen
+    return CHAT if template_of(metadata) else TEXT

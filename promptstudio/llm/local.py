@@ -25,7 +25,7 @@ from promptstudio.llm.base import (
     ResultCallback,
     Stopwatch,
 )
-from promptstudio.llm.chat import CHAT, TEXT, ChatTemplate, file_template, template_of
+from promptstudio.llm.chat import CHAT, ChatTemplate, file_format, file_template
 from promptstudio.llm.config import ModelConfig, physical_cores
 from promptstudio.llm.engine import GenerationOutcome, LlamaEngine
 from promptstudio.llm.gguf import inspect_gguf
@@ -74,9 +74,7 @@ class LocalBackend(Backend):
     @property
     def prompt_format(self) -> str:
         """`chat.CHAT` when prompts reach the model through its chat template."""
-        if self.config.prompt_format in (TEXT, CHAT):
-            return self.config.prompt_format
-        return CHAT if template_of(self.info.metadata) else TEXT
+        return file_format(self.config.prompt_format, self.info.metadata)
 
     @functools.cached_property
     def chat_template(self) -> ChatTemplate | None:

@@ -209,10 +209,8 @@ class ServerBackend(Backend):
         if self._as_chat(prompt) and not self.chat_refused:
             try:
                 return self._score_chat(prompt, continuations, cancel)
-            except ScoringUnsupported as unsupported:
-                if not isinstance(unsupported.__cause__, ServerStatusError):
-                    raise
-                self._on_chat_refused(unsupported.__cause__)
+            except ServerStatusError as error:
+                self._on_chat_refused(error)
         if self._as_chat(prompt):
             prompt = plain_transcript(read_messages(prompt))
         return self._map(
@@ -283,7 +281,7 @@ class ServerBackend(Backend):
 
     def _chat(self, messages: Sequence[Message], params: GenerationParams,
               cancel: CancelToken | None) -> Generation:
-        payload = self._chat_payload(messages, temperature=params.temperature,
+        payload = self._payload(messages, temperature=params.temperature,
                                      top_p=params.top_p, max_tokens=params.max_tokens,
                                      seed=params.seed)
         if params.stop:
@@ -291,9 +289,9 @@ class ServerBackend(Backend):
         with Stopwatch() as watch:
             answer = self._request("POST", "/chat/completions", payload, cancel)
         message = self._first_choice(answer).get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        if text is None and isinstance(message, dict) and "content" in message:
-            text = ""
+        if not isinstance(message, dict) or "content" not in message:
+            raise self._not_openai("its chat answer has no message content")
+        text = message["content"] if message["content"] is not None else ""
         if not isinstance(text, str):
             raise self._not_openai("its chat answer has no message content")
         reasoning = message.get("reasoning_content")
@@ -305,10 +303,15 @@ class ServerBackend(Backend):
         self.stats.add(prompt_tokens, completion_tokens, watch.seconds)
         return Generation(text, prompt_tokens, completion_tokens, watch.seconds)
 
+    def _may_fall_back(self, error: ServerStatusError) -> bool:
+        """Whether a chat request's error means "no chat here" to a server in automatic
+        format, which then goes on with its completions endpoint."""
+        return error.status in CHAT_REFUSED and self.config.prompt_format == AUTO
+
     def _on_chat_refused(self, error: ServerStatusError) -> None:
         """Fall back to completions where chat is refused and the format is automatic;
         otherwise the error stands."""
-        if error.status not in CHAT_REFUSED or self.config.prompt_format != AUTO:
+        if not self._may_fall_back(error):
             raise error
         self.chat_refused = True
         self.notices.append(
@@ -323,13 +326,13 @@ class ServerBackend(Backend):
         begins it, among the server's `TOP_LOGPROBS` alternatives for that token. A label
         none of them begins gets the least listed value (it is less likely than all of
         them); labels that begin with the same token cannot be told apart this way."""
-        payload = self._chat_payload(read_messages(prompt), max_tokens=1, temperature=0.0,
+        payload = self._payload(read_messages(prompt), max_tokens=1, temperature=0.0,
                                      logprobs=True, top_logprobs=TOP_LOGPROBS)
         with Stopwatch() as watch:
             try:
                 answer = self._request("POST", "/chat/completions", payload, cancel)
             except ServerStatusError as error:
-                if error.status in (401, 403, 429):
+                if error.status in (401, 403, 429) or self._may_fall_back(error):
                     raise
                 raise ScoringUnsupported(
                     f"{SCORING_UNSUPPORTED} (The server answered HTTP {error.status}: "
@@ -399,15 +402,12 @@ class ServerBackend(Backend):
         total = float(sum(selected))
         return ContinuationScore(continuation, total, total / len(selected), len(selected))
 
-    def _payload(self, prompt: str, **settings: object) -> dict:
-        """A completions request; without a model name the server uses its default model."""
-        payload: dict = {"prompt": prompt, **settings}
-        if self.config.model:
-            payload["model"] = self.config.model
-        return payload
-
-    def _chat_payload(self, messages: Sequence[Message], **settings: object) -> dict:
-        payload: dict = {"messages": [m.as_dict() for m in messages], **settings}
+    def _payload(self, prompt: str | Sequence[Message], **settings: object) -> dict:
+        """A completions request for a text, a chat request for messages; without a model
+        name the server uses its default model."""
+        payload: dict = ({"prompt": prompt} if isinstance(prompt, str)
+                         else {"messages": [m.as_dict() for m in prompt]})
+        payload.update(settings)
         if self.config.model:
             payload["model"] = self.config.model
         return payload

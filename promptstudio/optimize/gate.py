@@ -91,12 +91,12 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def trigrams(tokens: list[str]) -> list[tuple[str, str, str]]:
-    return list(zip(tokens, tokens[1:], tokens[2:]))
-
-
 def runs_of(tokens: list[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + size]) for i in range(len(tokens) - size + 1)]
+
+
+def trigrams(tokens: list[str]) -> list[tuple[str, ...]]:
+    return runs_of(tokens, 3)
 
 
 class Gate:

@@ -67,3 +67,20 @@ def window(qtbot, state: AppState, settings: QSettings, answers):
     qtbot.addWidget(win)
     win.show()
     return win
+
+
+@pytest.fixture
+def run_in_window(qtbot, window, state: AppState):
+    """Starts a run from the Run page (as F5 does), waits for it to finish, and opens the
+    Results page on it; gives the run's id."""
+    def run(method: str, preset: str = "quick", timeout: int = 600_000) -> int:
+        window.pages.setCurrentWidget(window.run_page)
+        window.run_page.choose(method, preset)
+        with qtbot.waitSignal(state.runs.ended, timeout=timeout) as ended:
+            window.run_action.trigger()
+        assert ended.args[1] == "finished"
+        window.pages.setCurrentWidget(window.results_page)
+        window.results_page.flush()
+        return ended.args[0]
+
+    return run

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog
 
 
 def test_a_chat_gguf_is_named_so_and_its_candidates_show_the_rendered_chat(
-        qtbot, window, state, chat_model_file, monkeypatch):
+        qtbot, window, state, chat_model_file, monkeypatch, run_in_window):
     letters_project(state.workspace, instruction="Give the first letter of the word.").close()
     state.open_project("letters")
 
@@ -23,16 +23,9 @@ def test_a_chat_gguf_is_named_so_and_its_candidates_show_the_rendered_chat(
     assert "written with its own chat template" in choice.file_info.plain
     assert state.project.scoring().prompt_format == "chat"
 
-    window.pages.setCurrentWidget(window.run_page)
-    window.run_page.choose("demos", "quick")
-    with qtbot.waitSignal(state.runs.ended, timeout=600_000) as ended:
-        window.run_action.trigger()
-    assert ended.args[1] == "finished"
-
+    run_id = run_in_window("demos")
     results = window.results_page
-    window.pages.setCurrentWidget(results)
-    results.flush()
-    candidate = state.project.candidates(ended.args[0])[-1]
+    candidate = state.project.candidates(run_id)[-1]
     results.select_candidate(candidate.id)
     shown = results.detail.prompt_view.toPlainText()
     assert shown.startswith("<|im_start|>system\nGive the first letter of the word.<|im_end|>")

@@ -36,7 +36,7 @@ def save_as(monkeypatch, path: Path) -> None:
 
 @pytest.mark.model
 def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_path,
-                                                      monkeypatch):
+                                                      monkeypatch, run_in_window):
     # 1. A new project from a CSV file, mapping its columns.
     dialog = window.sidebar.new_project()
     dialog.source.load_file(tickets_csv(tmp_path))
@@ -62,17 +62,10 @@ def test_from_a_csv_file_to_an_exported_better_prompt(qtbot, window, state, tmp_
     assert settings.instruction == "Which team should handle this message?"
 
     # 3. A quick demonstration search on the bundled model, started with F5.
-    window.pages.setCurrentWidget(window.run_page)
-    window.run_page.choose("demos", "quick")
-    with qtbot.waitSignal(state.runs.ended, timeout=900_000) as ended:
-        window.run_action.trigger()
-    assert ended.args[1] == "finished"
+    run_id = run_in_window("demos", timeout=900_000)
 
     # 4. The results: points in the plot, rows in the table, a diff in the detail pane.
     results = window.results_page
-    window.pages.setCurrentWidget(results)
-    results.flush()
-    run_id = ended.args[0]
     assert len(results.plot.scatters[run_id].data) >= 2
     assert results.model.rowCount() == len(state.project.candidates(run_id))
     child = next(c for c in results.model.candidates() if c.operation != "start")
