@@ -132,7 +132,8 @@ def scoring_notice(project: Project, runs: list[Run], current: Scoring | None = 
     changes: list[str] = []
     for run in earlier:
         older = project.scoring_named(run.scoring)
-        for change in scoring_changes(current, older) if older else ["the scoring settings"]:
+        for change in (scoring_changes(current, older) if older else []) or [
+                "the scoring settings"]:
             if change not in changes:
                 changes.append(change)
     ids = [str(r.id) for r in earlier]

@@ -29,7 +29,7 @@ from promptstudio.llm.base import (
     GenerationParams,
 )
 from promptstudio.llm.cache import CachedBackend
-from promptstudio.llm.chat import CHAT, REASONING_TOKENS
+from promptstudio.llm.chat import CHAT, FORMAT_WORDS, REASONING_TOKENS
 from promptstudio.parsing import after_reasoning
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Scoring
@@ -116,6 +116,12 @@ def scoring_changes(newer: Scoring, older: Scoring) -> list[str]:
                      "training rows)")
     if newer.temperature != older.temperature:
         found.append("the temperature")
+    if newer.prompt_format != older.prompt_format:
+        found.append(f"the task model's prompt format ({FORMAT_WORDS[older.prompt_format]} → "
+                     f"{FORMAT_WORDS[newer.prompt_format]})")
+    elif (newer.instruction_place, newer.demo_place) != (older.instruction_place,
+                                                           older.demo_place):
+        found.append("where the instruction and the examples go in the chat messages")
     return found
 
 

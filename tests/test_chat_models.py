@@ -111,6 +111,20 @@ def test_the_format_and_where_the_prompt_goes_are_part_of_a_score():
     assert Scoring.of(moved, ["x"]).key == text.key, "placement means nothing to a text model"
 
 
+def test_a_run_scored_before_the_format_or_placement_changed_says_which():
+    """Found by trying it: after `config --instruction-place user`, `show` said "scored its
+    prompts before  changed", naming nothing."""
+    from promptstudio.evaluation import scoring_changes
+
+    settings = ProjectSettings(name="p")
+    text, chat = Scoring.of(settings, ["x"]), Scoring.of(settings, ["x"], CHAT)
+    moved = Scoring.of(ProjectSettings(name="p", instruction_place="user"), ["x"], CHAT)
+    assert scoring_changes(chat, text) == [
+        "the task model's prompt format (plain text → chat messages in its own template)"]
+    assert scoring_changes(moved, chat) == [
+        "where the instruction and the examples go in the chat messages"]
+
+
 def test_which_models_are_chat_models(tmp_path):
     chat = gguf_header(tmp_path / "chat.gguf", {"general.architecture": "llama",
                                                 "tokenizer.chat_template": CHATML}, 10_000)
