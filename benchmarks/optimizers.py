@@ -134,7 +134,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     def listen(event: Event) -> None:
         nonlocal written
         if isinstance(event, CandidateCreated) and event.operation not in (
-                "start", "demo", "ablation"):
+                "start", "demo", "ablation", "layout"):
             written += 1
         if isinstance(event, CandidateRejected):
             set_aside[event.rule or "other"] += 1
@@ -154,6 +154,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
         "start_instruction": project.settings.instruction,
         "best_instruction": outcome.best.instruction if outcome.best else None,
         "best_demos": len(outcome.best.demo_ids) if outcome.best else None,
+        "best_layout": outcome.best.meta.get("layout") if outcome.best else None,
         "kept": choice.kind, "why": choice.reason,
         "select_rows": choice.select_rows, "confirm_rows": choice.confirm_rows,
         "start_scores": choice.scores.get(str(choice.start), {}),

@@ -138,6 +138,13 @@ def label_continuation(prompt: str, label: str) -> str:
     return label if not prompt or prompt[-1].isspace() else " " + label
 
 
+def own_template(candidate: Candidate, scoring: Scoring) -> PromptTemplate:
+    """The template and demonstration format a candidate is written in: the project's,
+    except where the candidate records its own (`Candidate.meta`)."""
+    return PromptTemplate(candidate.meta.get("template", scoring.template),
+                          candidate.meta.get("demo_format", scoring.demo_format))
+
+
 def prompt_template(scoring: Scoring, backend: Backend
                     ) -> PromptTemplate | ChatPromptTemplate:
     """How prompts are written for this scoring and task model: the project's text
@@ -197,10 +204,10 @@ class Evaluator:
     def template_for(self, candidate: Candidate) -> PromptTemplate | ChatPromptTemplate:
         """The project's template, unless the candidate records its own (a chat model's
         template decides the whole text)."""
-        own = candidate.meta.get("template")
-        if not own or own == self.template.text or self.scoring.prompt_format == CHAT:
+        own = own_template(candidate, self.scoring)
+        if own == self.scoring.prompt_template or self.scoring.prompt_format == CHAT:
             return self.template
-        return PromptTemplate(own, self.scoring.demo_format)
+        return own
 
     def demos(self, candidate: Candidate) -> list[tuple[str, str]]:
         """Its demonstrations as it keeps them: the rows' text when it was made."""

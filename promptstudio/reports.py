@@ -320,6 +320,8 @@ def provenance(project: Project, candidate: Candidate,
                                 meta["thinking"]))
     if "template" in meta:
         sections.append(Section("Template it was scored in", meta["template"]))
+    if "demo_format" in meta:
+        sections.append(Section("How it writes each example", meta["demo_format"]))
     if candidate.demos:
         sections.append(Section(f"Examples shown to the model ({len(candidate.demos)})", "",
                                 tuple(f"{text} → {output}" for text, output in

@@ -19,7 +19,12 @@ import yaml
 from promptstudio import dataio, deployed, metrics
 from promptstudio.best_prompt import best_prompt, prompt_scores, scored_under
 from promptstudio.dataio import SPLITS, ImportResult, Row
-from promptstudio.evaluation import EvaluationResult, Evaluator, ProgressCallback
+from promptstudio.evaluation import (
+    EvaluationResult,
+    Evaluator,
+    ProgressCallback,
+    own_template,
+)
 from promptstudio.llm.base import Backend, BackendError, CancelToken, model_name
 from promptstudio.llm.chat import (
     CHAT,
@@ -33,7 +38,7 @@ from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import Candidate, ProjectSettings, Scoring
 from promptstudio.store.workspace import Unreadable, Workspace, file_stem
-from promptstudio.templates import ChatPromptTemplate, PromptTemplate
+from promptstudio.templates import ChatPromptTemplate
 
 DEFAULT_SPLIT = {"train": 0.8, "dev": 0.2}
 BEST_FORMATS = ("txt", "md", "json", "yaml", "messages", "system", "modelfile")
@@ -344,6 +349,17 @@ def free_project_name(workspace: Workspace, wanted: str) -> str:
     return name
 
 
+def starting_prompt_of(candidate: Candidate) -> dict[str, str]:
+    """The project settings that make `candidate` the starting prompt: its instruction and,
+    when demonstration search gave it a layout of its own, its template and demonstration
+    format (the examples themselves are each run's to draw)."""
+    changes = {"instruction": candidate.instruction}
+    if "layout" in candidate.meta:
+        changes |= {"template": candidate.meta["template"],
+                    "demo_format": candidate.meta["demo_format"]}
+    return changes
+
+
 def draw_demos(project: Project, k: int, seed: int = 0) -> tuple[int, ...]:
     """k training examples, drawn at random with `seed`, as demonstration ids."""
     train = [e.id for e in project.examples("train")]
@@ -403,11 +419,10 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
               for split, (mean, n) in found.items()}
     run = project.run(candidate.run_id) if candidate.run_id else None
     # The card shows the template and metric the scores belong to: a run may have scored
-    # its candidates in another template (OPRO's instruction position), and the scores may
-    # be from before the project's settings changed.
+    # its candidates in another template (OPRO's instruction position, a layout of
+    # demonstration search), and the scores may be from before the settings changed.
     scoring = project.scoring_named(scoring_key) or current
-    template = PromptTemplate(candidate.meta.get("template", scoring.template),
-                              scoring.demo_format)
+    template = own_template(candidate, scoring)
     demos = list(candidate.demos)
     chat = (chat_prompt_template(settings.task_model, scoring)
             if scoring.prompt_format == CHAT else None)
@@ -422,7 +437,7 @@ def prompt_card(project: Project, candidate: Candidate) -> dict:
         "instruction": candidate.instruction,
         "demos": [{"input": text, "output": output} for text, output in candidate.demos],
         "template": template.text,
-        "demo_format": scoring.demo_format,
+        "demo_format": template.demo_format,
         "prompt": prompt,
         "metric": scoring.metric,
         "scores": scores,

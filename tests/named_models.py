@@ -21,12 +21,15 @@ def NamedModel(name: str, reply: Callable[[str], str]) -> ScriptedBackend:
 
 
 def task_input(prompt: str) -> str:
-    """The example's input in a prompt rendered with the default template."""
+    """The example's input in a prompt rendered with the default template; "" in another
+    layout of the examples (demonstration search tries others)."""
+    if "Input: " not in prompt:
+        return ""
     return prompt.rsplit("Input: ", 1)[1].split("\n", 1)[0]
 
 
 def first_letter(prompt: str) -> str:
-    return task_input(prompt)[0]
+    return task_input(prompt)[:1] or "?"
 
 
 def knows_nothing(prompt: str) -> str:

@@ -70,8 +70,8 @@ class KnownModel(ScriptedModel):
         outer = self.reply
 
         def reply(prompt: str) -> str:
-            if prompt.startswith("Instruction: ") and "Input: " in prompt:
-                word = task_input(prompt)
+            if prompt.startswith("Instruction: "):
+                word = task_input(prompt) or "?"
                 chance = self.right(instruction_of(prompt), demos_of(prompt))
                 lucky = (sum(map(ord, word)) * 7919) % 100 / 100
                 return " " + (word[0] if lucky < chance else "?") + "\n"

@@ -456,25 +456,32 @@ class CandidateDetail(QWidget):
         project, candidate = self.state.project, self.candidate
         if project is None or candidate is None:
             return
-        current = project.settings.instruction
-        if candidate.instruction == current:
-            self.state.status.emit(f"Prompt #{candidate.id}'s instruction is already the "
-                                   "starting instruction.")
+        settings = project.settings
+        changes = {key: value for key, value in workflows.starting_prompt_of(candidate).items()
+                   if getattr(settings, key) != value}
+        if not changes:
+            self.state.status.emit(f"Prompt #{candidate.id} is already the starting prompt.")
             return
+        current = settings.instruction
+        what = ("instruction and layout" if "template" in changes or "demo_format" in changes
+                else "instruction")
+        replaces = (f"It replaces “{clip(current, 80) or '(empty)'}”"
+                    if "instruction" in changes else "The instruction stays the same")
+        layout = (f", and the examples are written as {candidate.meta['layout']}"
+                  if what != "instruction" else "")
         if not messages.ask(
                 self, "Use as starting prompt",
-                f"Make prompt #{candidate.id}'s instruction the project's starting "
-                f"instruction?\n\nIt replaces “{clip(current, 80) or '(empty)'}”. Runs you "
-                "start from now on "
-                "begin from it. (Each run picks its own examples to show the model.)",
+                f"Make prompt #{candidate.id}'s {what} the project's starting "
+                f"{what}?\n\n{replaces}{layout}. Runs you start from now on begin from it. "
+                "(Each run picks its own examples to show the model.)",
                 yes="Use it", no="Cancel"):
             return
         try:
-            self.state.update_settings(instruction=candidate.instruction)
+            self.state.update_settings(**changes)
         except Exception as exc:
             messages.show_error(self, exc)
             return
-        self.state.status.emit(f"The starting instruction is now prompt #{candidate.id}'s.")
+        self.state.status.emit(f"The starting {what} is now prompt #{candidate.id}'s.")
 
     def _ask_to_compare(self) -> None:
         if self.candidate is not None:

@@ -19,6 +19,11 @@ The search, in `DemoSearch.optimize`:
    a set on its next few train examples, in one shuffled order shared by all sets (paired
    comparisons), skipping the set's own demonstrations so that no set is scored on the
    answers it shows. The bandit's best few are the finalists.
+4. Try the race's winner in other layouts (`promptstudio.optimize.layouts`: field names
+   such as "Q:" for "Input:", separators, spacing; Sclar et al. 2024), raced the same way;
+   its best layouts join the finalists. Only where the template writes the example to
+   answer the way its demonstrations are (the default does), and not for a chat model,
+   whose own template lays the prompt out.
 
 No paper defines this search, so `paper` is empty; the thorough preset follows DSPy's
 BootstrapFewShotWithRandomSearch in size (16 candidate sets, up to 16 labelled
@@ -32,8 +37,9 @@ from collections.abc import Sequence
 from itertools import cycle
 from typing import ClassVar
 
-from promptstudio.evaluation import scorable
-from promptstudio.optimize import bandits
+from promptstudio.evaluation import own_template, scorable
+from promptstudio.llm.chat import CHAT
+from promptstudio.optimize import bandits, layouts
 from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import RunContext
 from promptstudio.optimize.method import (
@@ -56,9 +62,10 @@ class DemoSearch(Method):
     summary = (
         "Keeps your instruction and looks for the best few examples to show the model with "
         "it, trying random picks and examples the model already gets right, and quickly "
-        "dropping picks that do badly. Small models learn more from examples than from "
-        "instructions, so choose it for them, alone or after another method. Cost: a few "
-        "hundred short answers on the quick setting."
+        "dropping picks that do badly; then tries the best pick written in a few other "
+        "layouts (Q and A in place of Input and Output, for example). Small models learn "
+        "more from examples than from instructions, so choose it for them, alone or after "
+        "another method. Cost: several hundred short answers on the quick setting."
     )
     paper: ClassVar[dict] = {}
     order = 0
@@ -68,6 +75,12 @@ class DemoSearch(Method):
             "Other examples shown",
             "the same instruction with other examples",
             "The same instruction, shown to the model with other examples."),
+        "layout": Operation(
+            "Another layout",
+            "the same prompt with its examples laid out another way",
+            "The same instruction and examples, with the examples written in another "
+            "layout (other field names, separators or spacing): a small model can answer "
+            "very differently when only the layout changes."),
     }
     settings: ClassVar[dict[str, Setting]] = {
         "k": Setting(
@@ -96,19 +109,28 @@ class DemoSearch(Method):
         "batch": Setting(
             "Examples per race turn",
             "How many examples a set is tried on each time the race picks it."),
+        "layouts": Setting(
+            "Other layouts",
+            "How many other ways of writing the examples (field names such as Q and A "
+            "instead of Input and Output, separators, spacing) are tried with the best "
+            "examples found. 0 keeps your template's layout."),
     }
     presets: ClassVar[dict[str, dict]] = {
-        "quick": {"k": 3, "max_k": 8, "random_sets": 6, "bootstrapped_sets": 3,
-                  "bandit": "successive-halving", "budget_per_set": 8, "batch": 4},
+        "quick": {"k": 3, "max_k": 8, "random_sets": 6, "bootstrapped_sets": 2,
+                  "bandit": "successive-halving", "budget_per_set": 32, "batch": 4,
+                  "layouts": 4},
         "standard": {"k": 3, "max_k": 10, "random_sets": 12, "bootstrapped_sets": 4,
-                     "bandit": "ucb", "budget_per_set": 16, "batch": 4},
+                     "bandit": "ucb", "budget_per_set": 16, "batch": 4, "layouts": 6},
         # DSPy's BootstrapFewShotWithRandomSearch tries 16 sets of 4 bootstrapped and up to
         # 16 labelled demonstrations.
         "thorough": {"k": 4, "max_k": 16, "random_sets": 8, "bootstrapped_sets": 8,
-                     "bandit": "successive-rejects", "budget_per_set": 32, "batch": 4},
+                     "bandit": "successive-rejects", "budget_per_set": 32, "batch": 4,
+                     "layouts": 12},
     }
 
     def story(self, project, candidate, known) -> list[Section]:
+        if candidate.operation == "layout":
+            return [Section("Its layout", f"Each example written as: {candidate.origin}")]
         origin = {"random": "A random pick of training examples.",
                   "bootstrapped": "Training examples the model already answered right."
                   }.get(candidate.origin, candidate.origin)
@@ -116,17 +138,11 @@ class DemoSearch(Method):
 
     def projected_calls(self, params: dict, sizes: Sizes) -> int:
         train = max(0, sizes.train - DEFAULT_DEMOS)
-        k = params["k"]
         arms = 1 + params["random_sets"] + params["bootstrapped_sets"]
         tried = min(train, 2 * max(set_sizes(params)) * params["bootstrapped_sets"])
-        pulls = params["budget_per_set"] * arms
-        if params["bandit"] in ("ucb", "ucb-e"):
-            pulls = max(pulls, arms * params["batch"]) + params["batch"]
-        elif params["bandit"] == "successive-rejects":
-            pulls += arms * params["batch"]  # phases are rounded up to whole batches
-        if arms <= FINALISTS:
-            return tried
-        return tried + min(pulls, arms * max(0, train - k))
+        rows = max(0, train - params["k"])
+        return (tried + race_calls(arms, params, rows)
+                + race_calls(1 + params.get("layouts", 0), params, rows))
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         k = params["k"]
@@ -140,7 +156,9 @@ class DemoSearch(Method):
             return
         base = current_best(ctx)
 
-        ctx.begin_step(1, 2, "Finding examples the model already answers right")
+        layout = own_layout(ctx, base) if params.get("layouts") else None
+        steps = 3 if layout else 2
+        ctx.begin_step(1, steps, "Finding examples the model already answers right")
         sizes = set_sizes(params)
         sets = [("random", ids)
                 for ids in random_sets(ctx, base, sizes, params["random_sets"])]
@@ -154,10 +172,60 @@ class DemoSearch(Method):
                 arms.append(ctx.add_candidate(base.instruction, operation="demo", demo_ids=ids,
                                               parents=[base], origin=origin, clean=False))
 
-        ctx.begin_step(2, 2, f"Racing {len(arms)} demonstration sets ({params['bandit']})")
+        ctx.begin_step(2, steps, f"Racing {len(arms)} demonstration sets ({params['bandit']})")
         order = list(ctx.train)
         ctx.rng("demos-race").shuffle(order)
         race(ctx, arms, order, params)
+        if layout and ctx.finalists:
+            try_layouts(ctx, layout, params, steps)
+
+
+def own_layout(ctx: RunContext, base: Candidate) -> layouts.Layout | None:
+    """The layout `base` writes its examples in, or None (with the reason in the log) when
+    there is no layout to vary."""
+    if ctx.evaluator.scoring.prompt_format == CHAT:
+        ctx.log("A chat model's own template lays out its prompt, so other layouts of the "
+                "examples are not tried.")
+        return None
+    found = layouts.Layout.of(own_template(base, ctx.evaluator.scoring))
+    if found is None:
+        ctx.log("The template does not end with the example to answer written the way its "
+                "examples are, so other layouts of the examples are not tried.")
+    return found
+
+
+def try_layouts(ctx: RunContext, layout: layouts.Layout, params: dict, steps: int) -> None:
+    """Race the demonstration race's winner in other layouts; the two best of this race
+    join the finalists ahead of the other demonstration sets."""
+    best = ctx.finalists[0]
+    template = own_template(best, ctx.evaluator.scoring)
+    arms = [best]
+    for other in layouts.draw(ctx.rng("layouts"), params["layouts"], layout):
+        written = other.applied(template)
+        meta = {**best.meta, "template": written.text, "demo_format": written.demo_format,
+                "layout": other.describe()}
+        arms.append(ctx.add_candidate(best.instruction, operation="layout",
+                                      demo_ids=best.demo_ids, parents=[best],
+                                      origin=other.describe(), meta=meta, clean=False))
+    ctx.begin_step(3, steps, f"Trying the best examples in {len(arms) - 1} other layouts")
+    sets = ctx.finalists
+    order = list(ctx.train)
+    ctx.rng("layouts-race").shuffle(order)
+    race(ctx, arms, order, params)
+    ranked = [*ctx.finalists[:FINALISTS // 2], *sets]
+    ctx.finalists = list({c.id: c for c in ranked}.values())[:FINALISTS]
+
+
+def race_calls(arms: int, params: dict, rows: int) -> int:
+    """About how many answers racing `arms` candidates takes on `rows` training rows."""
+    if arms <= FINALISTS:
+        return 0
+    pulls = params["budget_per_set"] * arms
+    if params["bandit"] in ("ucb", "ucb-e"):
+        pulls = max(pulls, arms * params["batch"]) + params["batch"]
+    elif params["bandit"] == "successive-rejects":
+        pulls += arms * params["batch"]  # phases are rounded up to whole batches
+    return min(pulls, arms * rows)
 
 
 def current_best(ctx: RunContext) -> Candidate:

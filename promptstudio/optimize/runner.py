@@ -29,6 +29,9 @@ from promptstudio.optimize.selection import (
     Choice,
     Duel,
     duel,
+    examples_changed,
+    examples_meta,
+    examples_phrase,
     examples_unclear_reason,
     found_reason,
     new_demos_reason,
@@ -608,7 +611,7 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
         choice.picked, choice.kind = candidate.id, kind
         candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
         choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(confirm),
-                                          words_check)
+                                          words_check, examples_phrase(candidate, start))
                          if kind == NEW_DEMOS else
                          found_reason(candidate, start, check, len(confirm), words_check))
         return candidate, choice
@@ -636,12 +639,12 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
                                         choice.score(start.id, "select")), check,
                                        len(confirm)))
     new_words = best.instruction != start.instruction
-    new_demos = tuple(best.demo_ids) != tuple(start.demo_ids)
+    new_demos = examples_changed(best, start)
     if not (new_words and new_demos):
         return picked(best, FOUND if new_words else NEW_DEMOS, check, None)
     own_words = ctx.add_candidate(start.instruction, operation="ablation",
                                   demo_ids=best.demo_ids, parents=[best], clean=False,
-                                  meta=start.meta or None)
+                                  meta=examples_meta(best) or start.meta or None)
     choice.ablation = own_words.id
     own_words_scores = measure(own_words, confirm, "confirm")
     words_check = duel(best_scores, own_words_scores)

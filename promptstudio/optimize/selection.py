@@ -10,8 +10,9 @@ a false gain of ten points or more. So a finished run
 3. lets it replace the starting prompt only if it also beats the start on the confirm rows,
    by a one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
    with a higher mean (a 2-0 win is not enough);
-4. when the winner has both a new instruction and new demonstrations, scores the user's own
-   instruction with those demonstrations on the same rows, and keeps the written
+4. when the winner has both a new instruction and new demonstrations (other examples, or
+   the same written in another layout), scores the user's own instruction with those
+   demonstrations on the same rows, and keeps the written
    instruction only if it wins there by the same test: a gain that comes from the examples
    is credited to the examples (Wan et al. 2024, arXiv 2406.15708, find that optimizing
    the examples beats optimizing the instruction; Honovich et al. 2022, arXiv 2205.10782,
@@ -175,8 +176,9 @@ def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_ro
 
 
 def new_demos_reason(start_dev: float, picked_dev: float, check: Duel, confirm_rows: int,
-                     instruction_check: Duel | None) -> str:
-    text = (f"Your instruction was kept; the new examples raised dev from {start_dev:.2f} to "
+                     instruction_check: Duel | None, examples: str = "the new examples"
+                     ) -> str:
+    text = (f"Your instruction was kept; {examples} raised dev from {start_dev:.2f} to "
             f"{picked_dev:.2f}. On the {confirm_rows} dev rows kept aside to check them they "
             f"scored {check.describe()}.")
     if instruction_check is not None:
@@ -193,11 +195,43 @@ def examples_unclear_reason(check: Duel, instruction_check: Duel, confirm_rows: 
             "your prompt is kept.")
 
 
+def examples_meta(candidate: Candidate) -> dict:
+    """What a candidate records about how its examples are written, when demonstration
+    search gave it another layout (`layouts`); else nothing."""
+    if "layout" not in candidate.meta:
+        return {}
+    return {key: candidate.meta[key] for key in ("template", "demo_format", "layout")}
+
+
+def examples_changed(candidate: Candidate, start: Candidate) -> bool:
+    """Whether `candidate` shows other examples than `start`, or writes them otherwise."""
+    return (tuple(candidate.demo_ids) != tuple(start.demo_ids)
+            or examples_meta(candidate) != examples_meta(start))
+
+
 def _what_changed(candidate: Candidate, start: Candidate) -> str:
     new_words = candidate.instruction != start.instruction
-    new_demos = tuple(candidate.demo_ids) != tuple(start.demo_ids)
+    new_demos = examples_changed(candidate, start)
     if new_words and new_demos:
-        return "A new instruction with new examples"
+        return "A new instruction with new examples" + _laid_out(candidate, start)
     if new_words:
         return "A new instruction"
-    return "Your instruction with new examples"
+    return "Your instruction with new examples" + _laid_out(candidate, start)
+
+
+def examples_phrase(candidate: Candidate, start: Candidate) -> str:
+    """The examples a pick keeps the user's instruction with, in words: 'the new examples',
+    'your examples, written as …,' (the same rows in another layout)."""
+    if tuple(candidate.demo_ids) == tuple(start.demo_ids) and _laid_out(candidate, start):
+        return f"your examples{_laid_out(candidate, start)},"
+    laid_out = _laid_out(candidate, start)
+    return f"the new examples{laid_out}," if laid_out else "the new examples"
+
+
+def _laid_out(candidate: Candidate, start: Candidate) -> str:
+    """', written as Q: … A: …' when the candidate writes its examples in a layout of its
+    own."""
+    layout = candidate.meta.get("layout")
+    if not layout or examples_meta(candidate) == examples_meta(start):
+        return ""
+    return f", written as {layout}"

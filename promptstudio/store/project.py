@@ -369,7 +369,8 @@ class Project:
                       meta: dict | None = None) -> Candidate:
         """The candidate with this instruction and demos in this run, created if new."""
         demo_ids = tuple(int(i) for i in demo_ids)
-        key = fingerprint(instruction, demo_ids, (meta or {}).get("template"))
+        key = fingerprint(instruction, demo_ids, (meta or {}).get("template"),
+                          (meta or {}).get("demo_format"))
         shown = self.examples(ids=demo_ids)
         if len(shown) < len(demo_ids):
             missing = sorted(set(demo_ids) - {e.id for e in shown})

@@ -22,11 +22,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def fingerprint(instruction: str, demo_ids: tuple[int, ...], template: str | None = None
-                ) -> str:
+def fingerprint(instruction: str, demo_ids: tuple[int, ...], template: str | None = None,
+                demo_format: str | None = None) -> str:
     """Identity of a prompt candidate: its instruction, the demonstrations it shows and,
-    when it is not the project's, the template it is scored in."""
+    when they are not the project's, the template and demonstration format it is scored
+    in."""
     parts: list = [instruction, list(demo_ids)] + ([template] if template else [])
+    parts += [demo_format] if demo_format else []
     text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -176,7 +178,8 @@ class Candidate:
     neither the prompt nor what its scores are of. `demo_ids` says which rows they came
     from (the search keeps a prompt's demonstrations out of the rows it is scored on).
     `meta["template"]`, when present, is the template the candidate is scored in instead
-    of the project's (OPRO's instruction position).
+    of the project's (OPRO's instruction position, a layout of demonstration search), and
+    `meta["demo_format"]` the way it writes its demonstrations.
     """
 
     id: int

@@ -34,6 +34,7 @@ from promptstudio.gui.data_page import TaskDataPage
 from promptstudio.gui.results_page import ResultsPage
 from promptstudio.optimize import runner
 from promptstudio.optimize.events import StepStarted
+from promptstudio.optimize.layouts import Layout
 from promptstudio.reports import CandidateResult, SplitScore
 
 WAIT_MS = 60_000
@@ -270,6 +271,29 @@ def test_use_as_starting_prompt_changes_the_projects_instruction(state, letters,
     select(page, "start")
     page.detail.use_as_start()
     assert state.project.settings.instruction == wanted, "the user said no"
+
+
+def test_use_as_starting_prompt_takes_a_layout_with_the_instruction(state, page, answers,
+                                                                   qtbot):
+    project, run_id = scripted_run(state.workspace)
+    start = project.candidates(run_id)[0]
+    qa = Layout("Q: ", "\nA: ", "\n")
+    written = qa.applied(project.settings.prompt_template)
+    project.add_candidate(start.instruction, start.demo_ids, run_id=run_id,
+                          parent_ids=[start.id], operation="layout", origin=qa.describe(),
+                          meta={"template": written.text, "demo_format": written.demo_format,
+                                "layout": qa.describe()})
+    project.close()
+    state.open_project("letters")
+    select(page, "layout")
+    with qtbot.waitSignal(state.settings_changed):
+        page.detail.use_as_start()
+    settings = state.project.settings
+    assert (settings.template, settings.demo_format) == (written.text, written.demo_format)
+    assert settings.instruction == start.instruction
+    assert "instruction and layout" in answers.asked[0]
+    assert "written as Q: …⏎A: …⏎" in answers.asked[0]
+    assert "The instruction stays the same" in answers.asked[0]
 
 
 def test_mark_as_best_is_shown_and_used_by_export(state, letters, page, monkeypatch,
