@@ -11,7 +11,8 @@ instruction with 3 demonstrations drawn from train (seeded), as every run starts
         [--rows rows.jsonl] [--write docs/benchmarks.md]
 
 `--methods default` runs what PromptStudio proposes for the bundled optimizer model
-(`optimize.proposal`), as `promptstudio optimize NAME` with no method does.
+(`optimize.proposal`), as `promptstudio optimize NAME` with no method does: at the
+proposal's preset unless `--preset` says otherwise.
 
 With `--rows`, each finished run is appended to that file as one JSON line, and runs
 already in it are not run again: a long benchmark can be stopped and picked up later.
@@ -146,7 +147,8 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     minutes = (time.perf_counter() - started) / 60
     choice = outcome.choice
     row = {
-        "task": task, "method": label(method, then, args), "writer": plan.writer,
+        "task": task, "method": label(method, then, args), "preset": args.preset,
+        "writer": plan.writer,
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
         "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
@@ -183,7 +185,8 @@ def report(rows: list[dict], args, command: str) -> str:
     methods_run = sorted({r["method"] for r in rows})
     tasks = sorted({r["task"] for r in rows})
     by = {(r["task"], r["method"]): r for r in rows}
-    default = propose(ModelConfig()).label
+    proposal = propose(ModelConfig())
+    default = proposal.label if args.preset == proposal.preset else None
     lines = ["| | " + " | ".join(m + (" (default)" if m == default else "")
                                   for m in methods_run) + " |",
              "|---|" + "---|" * len(methods_run)]
@@ -299,7 +302,8 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "bench"))
     parser.add_argument("--tasks", default=None)
     parser.add_argument("--methods", default=None)
-    parser.add_argument("--preset", default="quick", choices=runner.PRESETS)
+    parser.add_argument("--preset", default=None, choices=runner.PRESETS,
+                        help="default: quick, or the proposal's with --methods default")
     parser.add_argument("--then", default=None, choices=[None, "demos"])
     parser.add_argument("--turns", type=int, default=1,
                         help="with --then: how many times the method and demos take turns")
@@ -319,8 +323,10 @@ def main() -> int:
     tasks = (args.tasks.split(",") if args.tasks
              else list(json.loads((folder / "tasks.json").read_text())))
     default = propose(ModelConfig())
+    names = args.methods.split(",") if args.methods else methods()
+    args.preset = args.preset or (default.preset if "default" in names else "quick")
     chosen = [(default.method, default.then) if name == "default" else (name, args.then)
-              for name in (args.methods.split(",") if args.methods else methods())]
+              for name in names]
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="ps-optbench-projects-")))
     backend = LocalBackend()
     rows_file = Path(args.rows) if args.rows else None

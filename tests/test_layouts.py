@@ -20,6 +20,7 @@ from promptstudio.optimize.selection import (
     NEW_DEMOS,
     Choice,
     examples_changed,
+    examples_meta,
     examples_phrase,
 )
 from promptstudio.templates import PromptTemplate
@@ -131,6 +132,26 @@ def test_the_same_rows_in_another_layout_are_another_prompt(workspace):
     assert examples_phrase(plain, laid_out) == "the new examples"
 
 
+def test_only_a_layout_counts_as_how_the_examples_are_written(workspace):
+    """OPRO's own template places its instruction: that is the words' doing, so the user's
+    instruction tried with the found examples does not take it; a layout it does take."""
+    project = letters_project(workspace)
+    written = QA.applied(PromptTemplate())
+    laid_out = project.add_candidate("Say it.", meta={
+        "template": written.text, "demo_format": written.demo_format,
+        "layout": QA.describe(), "thinking": "no"})
+    placed = project.add_candidate("Say it.", meta={"template": "{demos}{instruction}\n"
+                                                                "Input: {input}\nOutput:"})
+    assert examples_meta(placed) == {}
+    assert examples_meta(laid_out) == {"template": written.text,
+                                       "demo_format": written.demo_format,
+                                       "layout": QA.describe()}
+    assert workflows.starting_prompt_of(laid_out) == {
+        "instruction": "Say it.", "template": written.text,
+        "demo_format": written.demo_format}
+    assert workflows.starting_prompt_of(placed) == {"instruction": "Say it."}
+
+
 def test_no_layouts_for_a_template_that_writes_its_input_its_own_way(workspace):
     project = letters_project(workspace, template="Instruction: {instruction}\n\n{demos}"
                                                   "Word: {input}\nOutput:")
@@ -154,7 +175,7 @@ def test_layouts_on_the_bundled_model(workspace, local_backend):
     assert outcome.status == "finished" and outcome.test_score is not None
     laid_out = [c for c in project.candidates(run.id) if c.operation == "layout"]
     assert len(laid_out) == 4
-    prompts = [row["prompt"] for row in project.conn.execute("SELECT prompt FROM llm_call")]
+    prompts = [row[0] for row in project.conn.execute("SELECT prompt FROM llm_call")]
     for candidate in laid_out:
         template = PromptTemplate(candidate.meta["template"], candidate.meta["demo_format"])
         prefix = template.prefix(candidate.instruction, list(candidate.demos))
