@@ -214,6 +214,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             "runs": len(project.runs()),
             "best_instruction": best.candidate.instruction if best else None,
             "best_demos": len(best.candidate.demo_ids) if best else None,
+            "best_layout": best.candidate.meta.get("layout") if best else None,
             "best_dev_score": best.score("dev") if best else None,
             "best_test_score": best.score("test") if best else None,
             "scored_on": model_name(best.model) if best and best.model else None,
@@ -354,6 +355,8 @@ def _run_to_end(project, run_id: int, args: argparse.Namespace, task=None) -> in
     print(f"Best instruction: {best.instruction if best else '-'}")
     if best and best.demo_ids:
         print(f"With {len(best.demo_ids)} demonstrations: examples {list(best.demo_ids)}")
+        if "layout" in best.meta:
+            print(f"Each written as: {best.meta['layout']}")
     print(f"dev score: {_fmt(outcome.dev_score)}   test score: {_fmt(outcome.test_score)}   "
           f"starting prompt on test: {_fmt(outcome.baseline_test_score)}")
     if outcome.choice is not None:

@@ -23,6 +23,7 @@ from promptstudio.optimize.selection import (
     examples_meta,
     examples_phrase,
 )
+from promptstudio.store.workspace import Workspace
 from promptstudio.templates import PromptTemplate
 
 DEFAULT = Layout("Input: ", "\nOutput: ", "\n\n")
@@ -89,8 +90,8 @@ class QAReader(ScriptedBackend):
         return " ?\n"
 
 
-def test_demonstration_search_finds_the_layout_the_model_answers_in(workspace):
-    project = letters_project(workspace)
+def test_demonstration_search_finds_the_layout_the_model_answers_in(cli):
+    project = letters_project(Workspace(cli.workspace))
     model = QAReader()
     run = start_run(project, "demos", overrides={"layouts": 40})
     events = []
@@ -116,6 +117,9 @@ def test_demonstration_search_finds_the_layout_the_model_answers_in(workspace):
     assert card["prompt"].endswith("Q: {input}\nA:")
     shown = [text for text, _ in best.demos]
     assert all(f"Q: {text}\nA: " in system_prompt(card) for text in shown)
+    project.close()
+    code, out, _ = cli("show", "letters")
+    assert code == 0 and f"best_layout: {best.meta['layout']}" in out
 
 
 def test_the_same_rows_in_another_layout_are_another_prompt(workspace):

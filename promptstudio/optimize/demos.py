@@ -199,15 +199,16 @@ def try_layouts(ctx: RunContext, layout: layouts.Layout, params: dict, steps: in
     join the finalists ahead of the other demonstration sets."""
     best = ctx.finalists[0]
     template = own_template(best, ctx.evaluator.scoring)
+    drawn = layouts.draw(ctx.rng("layouts"), params["layouts"], layout)
+    ctx.begin_step(3, steps, f"Trying the best examples in {len(drawn)} other layouts")
     arms = [best]
-    for other in layouts.draw(ctx.rng("layouts"), params["layouts"], layout):
+    for other in drawn:
         written = other.applied(template)
         meta = {**best.meta, "template": written.text, "demo_format": written.demo_format,
                 "layout": other.describe()}
         arms.append(ctx.add_candidate(best.instruction, operation="layout",
                                       demo_ids=best.demo_ids, parents=[best],
                                       origin=other.describe(), meta=meta, clean=False))
-    ctx.begin_step(3, steps, f"Trying the best examples in {len(arms) - 1} other layouts")
     sets = ctx.finalists
     order = list(ctx.train)
     ctx.rng("layouts-race").shuffle(order)
