@@ -222,10 +222,11 @@ def _what_changed(candidate: Candidate, start: Candidate) -> str:
 def examples_phrase(candidate: Candidate, start: Candidate) -> str:
     """The examples a pick keeps the user's instruction with, in words: 'the new examples',
     'your examples, written as …,' (the same rows in another layout)."""
-    if tuple(candidate.demo_ids) == tuple(start.demo_ids) and _laid_out(candidate, start):
-        return f"your examples{_laid_out(candidate, start)},"
     laid_out = _laid_out(candidate, start)
-    return f"the new examples{laid_out}," if laid_out else "the new examples"
+    if not laid_out:
+        return "the new examples"
+    whose = "your" if tuple(candidate.demo_ids) == tuple(start.demo_ids) else "the new"
+    return f"{whose} examples{laid_out},"
 
 
 def _laid_out(candidate: Candidate, start: Candidate) -> str:
