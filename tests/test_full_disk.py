@@ -116,10 +116,11 @@ def small_disk(path: Path, size: str) -> Iterator[bool]:
 
 def test_a_run_on_a_really_full_disk_pauses_and_finishes_after_resume(
         tmp_path, unchecked_home_module, uninterrupted):
-    """A real filesystem that fills up (a 4 MB tmpfs, all but 150 kB of it taken by a
-    filler file): SQLite says "database or disk is full". Where no tmpfs can be mounted
+    """A real filesystem that fills up (a tmpfs, all but 150 kB of it taken by a
+    filler file; 16 MB, so that the whole run fits once the filler goes): SQLite says
+    "database or disk is full". Where no tmpfs can be mounted
     (not root), the disk is a file-size limit instead, as in the test above."""
-    with small_disk(tmp_path / "disk", "4m") as mounted:
+    with small_disk(tmp_path / "disk", "16m") as mounted:
         workspace = tmp_path / "disk" / "ws"
         database = project(unchecked_home_module, workspace, tmp_path)
         filler = tmp_path / "disk" / "filler"
