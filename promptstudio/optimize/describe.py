@@ -12,11 +12,11 @@ from promptstudio.optimize import events
 from promptstudio.optimize.method import method_title, operation
 
 PRESET_TEXTS = {
-    "quick": "Quick: a small search that finishes in minutes on the bundled model. Good for "
-             "a first try.",
-    "standard": "Standard: a larger search, usually a quarter of an hour to an hour on the "
-                "bundled model.",
-    "thorough": "Thorough: close to the paper's own settings. Can take hours; best with a "
+    "quick": "Quick: a small search. Good for a first try. The estimate below says how long "
+             "it takes on this computer.",
+    "standard": "Standard: a larger search than quick. The estimate below says how long it "
+                "takes on this computer.",
+    "thorough": "Thorough: close to the paper's own settings, the largest search; best with a "
                 "fast model.",
 }
 """Each preset (`runner.PRESETS`) in a sentence, for the Run page."""
