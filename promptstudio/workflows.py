@@ -34,6 +34,7 @@ from promptstudio.llm.chat import (
     messages_text,
 )
 from promptstudio.llm.config import ModelConfig
+from promptstudio.optimize.layouts import recorded_in
 from promptstudio.paths import resource
 from promptstudio.store.project import Project, ProjectError
 from promptstudio.store.records import Candidate, ProjectSettings, Scoring
@@ -353,10 +354,10 @@ def starting_prompt_of(candidate: Candidate) -> dict[str, str]:
     """The project settings that make `candidate` the starting prompt: its instruction and,
     when demonstration search gave it a layout of its own, its template and demonstration
     format (the examples themselves are each run's to draw)."""
+    layout = recorded_in(candidate.meta)
     changes = {"instruction": candidate.instruction}
-    if "layout" in candidate.meta:
-        changes |= {"template": candidate.meta["template"],
-                    "demo_format": candidate.meta["demo_format"]}
+    if layout:
+        changes |= {"template": layout["template"], "demo_format": layout["demo_format"]}
     return changes
 
 

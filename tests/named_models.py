@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from optimize_support import task_input
 from scripted import ScriptedBackend
 
 from promptstudio.dataio import Row
@@ -18,14 +19,6 @@ WORDS = "apple banana cherry damson elder fig grape hazel iris juniper".split()
 def NamedModel(name: str, reply: Callable[[str], str]) -> ScriptedBackend:
     """A scripted model with a name of its own."""
     return ScriptedBackend(reply, name=name)
-
-
-def task_input(prompt: str) -> str:
-    """The example's input in a prompt rendered with the default template; "" in another
-    layout of the examples (demonstration search tries others)."""
-    if "Input: " not in prompt:
-        return ""
-    return prompt.rsplit("Input: ", 1)[1].split("\n", 1)[0]
 
 
 def first_letter(prompt: str) -> str:

@@ -203,9 +203,7 @@ def try_layouts(ctx: RunContext, layout: layouts.Layout, params: dict, steps: in
     ctx.begin_step(3, steps, f"Trying the best examples in {len(drawn)} other layouts")
     arms = [best]
     for other in drawn:
-        written = other.applied(template)
-        meta = {**best.meta, "template": written.text, "demo_format": written.demo_format,
-                "layout": other.describe()}
+        meta = {**best.meta, **other.recorded(template)}
         arms.append(ctx.add_candidate(best.instruction, operation="layout",
                                       demo_ids=best.demo_ids, parents=[best],
                                       origin=other.describe(), meta=meta, clean=False))

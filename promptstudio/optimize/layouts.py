@@ -83,6 +83,13 @@ class Layout:
         layout = cls(before, between, after)
         return layout if template.text.endswith(layout.cue) else None
 
+    def recorded(self, template: PromptTemplate) -> dict[str, str]:
+        """What a candidate in this layout records (`Candidate.meta`): `template` written
+        in it, and the layout in one line."""
+        written = self.applied(template)
+        return {"template": written.text, "demo_format": written.demo_format,
+                "layout": self.describe()}
+
     def applied(self, template: PromptTemplate) -> PromptTemplate:
         """`template` with its examples written in this layout instead of its own (which
         `Layout.of(template)` must have found)."""
@@ -91,6 +98,16 @@ class Layout:
             raise ValueError("The template's layout is its own: nothing to replace.")
         return PromptTemplate(template.text[:len(template.text) - len(own.cue)] + self.cue,
                               self.demo_format)
+
+
+RECORDED = ("template", "demo_format", "layout")
+"""The keys of `Layout.recorded`."""
+
+
+def recorded_in(meta: dict) -> dict[str, str]:
+    """The layout a candidate's meta records (`Layout.recorded`), or {} when it has none;
+    OPRO's own `template`, with no layout, is not one."""
+    return {key: meta[key] for key in RECORDED} if "layout" in meta else {}
 
 
 def cased(name: str, casing: str) -> str:

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from promptstudio.optimize.layouts import recorded_in
 from promptstudio.store.records import Candidate, Example
 
 EXPLAINED = (
@@ -198,9 +199,7 @@ def examples_unclear_reason(check: Duel, instruction_check: Duel, confirm_rows: 
 def examples_meta(candidate: Candidate) -> dict:
     """What a candidate records about how its examples are written, when demonstration
     search gave it another layout (`layouts`); else nothing."""
-    if "layout" not in candidate.meta:
-        return {}
-    return {key: candidate.meta[key] for key in ("template", "demo_format", "layout")}
+    return recorded_in(candidate.meta)
 
 
 def examples_changed(candidate: Candidate, start: Candidate) -> bool:
