@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from promptstudio.dataio import Row  # noqa: E402
+from promptstudio.evaluation import Evaluator  # noqa: E402
 from promptstudio.llm.config import ModelConfig  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
 from promptstudio.optimize import estimate, runner, writing  # noqa: E402
@@ -167,8 +168,44 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
                              for c in project.candidates(run.id)
                              if c.operation not in ("start", "demo")][:3],
     }
+    if args.pool:
+        row["pool"] = pool_scores(project, run.id, choice, backend)
     project.close()
     return row
+
+
+def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
+    """Every candidate the run chose among (its finalists, the start, the ablation), with
+    per-row scores on train (as the search scored it), on all of dev and on test, and which
+    dev rows were the select third: enough to replay other rules for choosing offline
+    (`benchmarks/selection_rules.py`)."""
+    ids = [int(key) for key, parts in choice.scores.items() if "select" in parts]
+    scoring = project.scoring().key
+    model = backend.model_id
+    dev = project.examples("dev")
+    select = set.intersection(*(set(project.evaluations(i, model, [e.id for e in dev],
+                                                        scoring=scoring)) for i in ids))
+    extra = [choice.ablation] if choice.ablation is not None else []
+    evaluator = Evaluator(project, backend)
+    pool = []
+    for candidate_id in [*ids, *extra]:
+        candidate = project.candidate(candidate_id)
+        for split in ("dev", "test"):
+            evaluator.evaluate(candidate, project.examples(split))
+        splits = project.example_splits()
+        per_split: dict[str, dict[int, float]] = {"train": {}, "dev": {}, "test": {}}
+        for example_id, evaluation in project.evaluations(candidate_id, model,
+                                                          scoring=scoring).items():
+            per_split[splits[example_id]][example_id] = evaluation.score
+        pool.append({"id": candidate_id, "operation": candidate.operation,
+                     "start": candidate_id == choice.start,
+                     "ablation": candidate_id == choice.ablation,
+                     "instruction": candidate.instruction, "demos": len(candidate.demo_ids),
+                     "layout": candidate.meta.get("layout"),
+                     **{split: {str(k): v for k, v in scores.items()}
+                        for split, scores in per_split.items()},
+                     "select_ids": sorted(select)})
+    return pool
 
 
 def _score(value: float | None) -> str:
@@ -317,6 +354,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", default=None)
     parser.add_argument("--rows", default=None, help="JSON-lines file of finished runs")
+    parser.add_argument("--pool", action="store_true",
+                        help="also score every candidate the run chose among on all of dev "
+                             "and test, into the row's 'pool' (for selection_rules.py)")
     args = parser.parse_args()
     os.environ.setdefault("PROMPTSTUDIO_HOME", tempfile.mkdtemp(prefix="ps-optbench-"))
     folder = Path(args.data)

@@ -1,0 +1,157 @@
+"""Replay other rules for a run's final choice on the candidates it chose among.
+
+`optimizers.py --pool` stores, for every run, each candidate the run chose among (its
+finalists and the start) with per-row scores on train (as the search scored it), all of dev,
+and test, and which dev rows were the select third. This script replays the choice under
+several rules and prints, per rule, the mean test score of what it would have picked, how
+many picks rose above the start and fell below it, beside two references no run can reach:
+the best of the pool on test, and the best on all of dev with no check.
+
+Every rule keeps the confirm rows (dev less the select third) for one sign test of one
+challenger against the start, so each is as safe from luck as the others; they differ in
+how the challenger is chosen, and whether a challenger that does not beat the start on the
+select rows is checked at all.
+
+    python benchmarks/selection_rules.py ROWS.jsonl [ROWS.jsonl ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPLACE_P = 0.15
+
+
+def mean(scores: dict[str, float], ids: list[str] | None = None) -> float:
+    keys = list(scores) if ids is None else [i for i in ids if i in scores]
+    return sum(scores[i] for i in keys) / len(keys) if keys else 0.0
+
+
+def sign_test(challenger: dict[str, float], holder: dict[str, float], ids: list[str]
+              ) -> bool:
+    """Whether `challenger` beats `holder` on `ids` as the run's confirm check demands."""
+    wins = sum(challenger[i] > holder[i] for i in ids)
+    losses = sum(challenger[i] < holder[i] for i in ids)
+    n = wins + losses
+    if n == 0:
+        return False
+    p_value = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+    return p_value <= REPLACE_P and mean(challenger, ids) > mean(holder, ids)
+
+
+class Pool:
+    """One run's candidates, with the select and confirm parts of its dev rows."""
+
+    def __init__(self, row: dict) -> None:
+        self.task = row["task"]
+        self.row = row
+        self.candidates = [c for c in row["pool"] if not c["ablation"]]
+        self.start = next(c for c in self.candidates if c["start"])
+        self.others = [c for c in self.candidates if not c["start"]]
+        self.select = [str(i) for i in row["pool"][0]["select_ids"]]
+        self.confirm = [i for i in self.start["dev"] if i not in self.select]
+
+    def check(self, challenger: dict | None, rows: list[str] | None = None) -> dict:
+        """The challenger if it passes the sign test on `rows` (the confirm part), else
+        the start."""
+        rows = self.confirm if rows is None else rows
+        if challenger is None or len(rows) < 3:
+            return self.start
+        return challenger if sign_test(challenger["dev"], self.start["dev"], rows) else (
+            self.start)
+
+    def by(self, key: Callable[[dict], tuple]) -> dict | None:
+        ranked = sorted(self.others, key=lambda c: (*key(c), -c["id"]), reverse=True)
+        return ranked[0] if ranked else None
+
+    def sel(self, c: dict) -> float:
+        return mean(c["dev"], self.select)
+
+    def train(self, c: dict) -> float:
+        return mean(c["train"])
+
+
+def current(pool: Pool) -> dict:
+    """Today's rule: best on select (ties to the start, then train), confirmed."""
+    best = pool.by(lambda c: (pool.sel(c), pool.train(c)))
+    if best is None or pool.sel(best) <= pool.sel(pool.start):
+        return pool.start
+    return pool.check(best)
+
+
+def ties_checked(pool: Pool) -> dict:
+    """Best on select, then train; checked unless it is below the start on select."""
+    best = pool.by(lambda c: (pool.sel(c), pool.train(c)))
+    if best is None or pool.sel(best) < pool.sel(pool.start):
+        return pool.start
+    return pool.check(best)
+
+
+def always_checked(pool: Pool) -> dict:
+    """Best on select, then train, always checked."""
+    return pool.check(pool.by(lambda c: (pool.sel(c), pool.train(c))))
+
+
+def by_train(pool: Pool) -> dict:
+    """Best by the search's train score, checked on the confirm rows."""
+    return pool.check(pool.by(lambda c: (pool.train(c),)))
+
+
+def by_train_all_dev(pool: Pool) -> dict:
+    """Best by the search's train score, checked on all of dev (select rows unused)."""
+    return pool.check(pool.by(lambda c: (pool.train(c),)), list(pool.start["dev"]))
+
+
+def pooled(pool: Pool) -> dict:
+    """Best by its mean over its train rows and the select rows together, checked."""
+    def score(c: dict) -> tuple:
+        rows = [*c["train"].values(), *(c["dev"][i] for i in pool.select)]
+        return (sum(rows) / len(rows),)
+    return pool.check(pool.by(score))
+
+
+RULES = {"current": current, "ties checked": ties_checked, "always checked": always_checked,
+         "by train": by_train, "by train, all dev": by_train_all_dev, "pooled": pooled}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="+")
+    args = parser.parse_args()
+    pools = [Pool(row) for path in args.rows for line in Path(path).read_text().splitlines()
+             if line.strip() and "pool" in (row := json.loads(line))]
+    if not pools:
+        print("No rows with a 'pool' (run optimizers.py with --pool).", file=sys.stderr)
+        return 1
+    start = sum(mean(p.start["test"]) for p in pools) / len(pools)
+    print(f"{len(pools)} runs; start's mean test {start:.3f}")
+    print(f"{'rule':<22} {'mean test':>9} {'gain':>6} {'above':>5} {'below':>5}")
+    picks_by_rule = {}
+    for name, rule in RULES.items():
+        picks = [(p, rule(p)) for p in pools]
+        picks_by_rule[name] = picks
+        tests = [mean(c["test"]) - mean(p.start["test"]) for p, c in picks]
+        print(f"{name:<22} {start + sum(tests) / len(tests):>9.3f} "
+              f"{100 * sum(tests) / len(tests):>+6.1f} {sum(t > 0 for t in tests):>5} "
+              f"{sum(t < 0 for t in tests):>5}")
+    for name, pick in (("best of pool on test", lambda p: max(
+            p.candidates, key=lambda c: mean(c["test"]))),
+            ("best on all dev", lambda p: max(p.candidates, key=lambda c: mean(c["dev"])))):
+        tests = [mean(pick(p)["test"]) - mean(p.start["test"]) for p in pools]
+        print(f"{name:<22} {start + sum(tests) / len(tests):>9.3f} "
+              f"{100 * sum(tests) / len(tests):>+6.1f} (reference, not a rule)")
+    print("\nPer task: start's test, then each rule's pick's test")
+    print("task".ljust(22) + " start " + " ".join(f"{n[:8]:>8}" for n in RULES))
+    for index, pool in enumerate(pools):
+        cells = " ".join(f"{mean(picks_by_rule[n][index][1]['test']):>8.2f}" for n in RULES)
+        print(f"{pool.task:<22} {mean(pool.start['test']):>5.2f} {cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
