@@ -136,7 +136,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     def listen(event: Event) -> None:
         nonlocal written
         if isinstance(event, CandidateCreated) and event.operation not in (
-                "start", "demo", "ablation", "layout"):
+                "start", "demo", "ablation", "bare", "layout"):
             written += 1
         if isinstance(event, CandidateRejected):
             set_aside[event.rule or "other"] += 1
@@ -185,7 +185,7 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
     dev = project.examples("dev")
     select = set.intersection(*(set(project.evaluations(i, model, [e.id for e in dev],
                                                         scoring=scoring)) for i in ids))
-    extra = [choice.ablation] if choice.ablation is not None else []
+    extra = [i for i in (choice.ablation, choice.bare) if i is not None]
     evaluator = Evaluator(project, backend)
     pool = []
     for candidate_id in [*ids, *extra]:
@@ -199,7 +199,7 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
             per_split[splits[example_id]][example_id] = evaluation.score
         pool.append({"id": candidate_id, "operation": candidate.operation,
                      "start": candidate_id == choice.start,
-                     "ablation": candidate_id == choice.ablation,
+                     "ablation": candidate_id in extra,
                      "instruction": candidate.instruction, "demos": len(candidate.demo_ids),
                      "layout": candidate.meta.get("layout"),
                      **{split: {str(k): v for k, v in scores.items()}

@@ -145,8 +145,35 @@ def test_a_written_instruction_is_kept_only_where_it_beats_the_users_with_the_sa
                        writer(good))
     outcome = finished(project, model, method="protegi", then="demos",
                        overrides={"beam": 1})
-    assert outcome.choice.kind == FOUND and outcome.best.instruction == good
-    assert "beat your prompt on the 6 dev rows kept aside" in outcome.choice.reason
+    choice = outcome.choice
+    assert choice.kind == FOUND and outcome.best.instruction == good
+    assert "beat your prompt on the 6 dev rows kept aside" in choice.reason
+    bare = project.candidate(choice.bare)
+    assert (bare.instruction, bare.demo_ids) == ("", outcome.best.demo_ids)
+    assert bare.operation == "bare" and choice.score(bare.id, "confirm") is not None
+    assert "It also beat the same examples with no instruction at all" in choice.reason
+
+
+def test_words_that_do_no_better_than_none_are_not_said_to_have_made_the_gain(workspace):
+    """The model follows its examples, and only the user's wording holds it back: any
+    other instruction, or none, does well. The written instruction beat the user's on the
+    rows kept aside, so it is the pick, but the reason says its words are not why."""
+    project = letters_project(workspace, instruction="Answer.")
+    unrelated = "Say whether you like the weather today."
+    model = KnownModel(lambda instruction, demos: 0.1 if instruction == "Answer." else 0.95,
+                       writer(unrelated))
+    outcome = finished(project, model, method="protegi", overrides={"beam": 1})
+    choice = outcome.choice
+    assert choice.kind == FOUND and outcome.best.instruction == unrelated
+    bare = project.candidate(choice.bare)
+    assert bare.instruction == "" and bare.demo_ids == outcome.best.demo_ids
+    assert choice.score(bare.id, "confirm") == choice.score(outcome.best.id, "confirm")
+    assert choice.reason.endswith(
+        "But the same examples with no instruction at all did about as well (the new "
+        f"instruction scored {choice.score(outcome.best.id, 'confirm'):.2f} against "
+        f"{choice.score(bare.id, 'confirm'):.2f} (better on 0 rows, worse on 0; sign test "
+        "p = 1.00)): the model follows the examples here, and the gain did not come from "
+        "what the new instruction says.")
 
 
 def test_a_gain_from_the_examples_alone_is_credited_to_the_examples(workspace):

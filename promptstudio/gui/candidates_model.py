@@ -235,7 +235,7 @@ class CandidatesModel(QAbstractTableModel):
         if column == BEST:
             return self._marks(candidate)
         if column == INSTRUCTION:
-            return " ".join(candidate.instruction.split())
+            return " ".join(candidate.instruction.split()) or "(no instruction)"
         return {ID: f"{candidate.id}", RUN: f"{candidate.run_id or ''}",
                 STEP: f"{candidate.step}", MADE_BY: candidate.made_by,
                 FROM: ", ".join(f"#{p}" for p in candidate.parent_ids[:3])

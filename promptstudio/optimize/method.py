@@ -50,6 +50,10 @@ COMMON_OPERATIONS = {
                           "your instruction with the new examples",
                           "To tell what made the gain, the run scored your own instruction "
                           "with the examples the best prompt shows."),
+    "bare": Operation("The same examples, no instruction",
+                      "the best prompt's examples with no instruction",
+                      "To tell whether the words of the best prompt made its gain, the run "
+                      "scored its examples with no instruction at all."),
 }
 """Ways of making a candidate that belong to no one method."""
 

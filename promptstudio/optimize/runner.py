@@ -289,10 +289,11 @@ def overlap_question(project: Project) -> str:
 def final_calls(data: Sizes) -> int:
     """The most task-model calls choosing and reporting the best prompt can take: the
     finalists, the carried-over pair, the start and the user's instruction with the new
-    demonstrations on the select part of dev; three of them on the confirm part; the pick
-    and the start on test."""
+    demonstrations on the select part of dev; four on the confirm part (the pick, the start,
+    the user's instruction with the new demonstrations, and those with no instruction); the
+    pick and the start on test."""
     select = -(-data.dev // 3)
-    return (FINALISTS + 3) * select + 3 * (data.dev - select) + 2 * data.test
+    return (FINALISTS + 3) * select + 4 * (data.dev - select) + 2 * data.test
 
 
 def run_label(method: str, then: str | None, turns: int = 1) -> str:
@@ -609,11 +610,21 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
     def picked(candidate: Candidate, kind: str, check: Duel,
                words_check: Duel | None) -> tuple[Candidate, Choice]:
         choice.picked, choice.kind = candidate.id, kind
-        candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
-        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(confirm),
-                                          words_check, examples_phrase(candidate, start))
-                         if kind == NEW_DEMOS else
-                         found_reason(candidate, start, check, len(confirm), words_check))
+        if kind == NEW_DEMOS:
+            candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
+            choice.reason = new_demos_reason(start_dev, candidate_dev, check, len(confirm),
+                                             words_check, examples_phrase(candidate, start))
+            return candidate, choice
+        bare = ctx.add_candidate("", operation="bare", demo_ids=candidate.demo_ids,
+                                 parents=[candidate], clean=False,
+                                 meta=examples_meta(candidate) or None)
+        choice.bare = bare.id
+        bare_check = duel(measure(candidate, confirm, "confirm"),
+                          measure(bare, confirm, "confirm"))
+        whole_dev(candidate)
+        whole_dev(start)
+        choice.reason = found_reason(candidate, start, check, len(confirm), words_check,
+                                     bare_check)
         return candidate, choice
 
     def kept(reason: str) -> tuple[Candidate, Choice]:

@@ -16,7 +16,14 @@ a false gain of ten points or more. So a finished run
    instruction only if it wins there by the same test: a gain that comes from the examples
    is credited to the examples (Wan et al. 2024, arXiv 2406.15708, find that optimizing
    the examples beats optimizing the instruction; Honovich et al. 2022, arXiv 2205.10782,
-   that a base model writes poor instructions).
+   that a base model writes poor instructions);
+5. when it keeps a written instruction, scores the same demonstrations with no instruction
+   at all on the same rows, and says in the reason whether the words beat none: a small
+   model that follows its examples can gain as much from dropping the user's instruction as
+   from any new one (a base model's "Say whether you believe in ghosts" once beat
+   "Rewrite the sentence in the passive voice" by 0.75 to 0.20), and then what the new
+   instruction says is not why it won. The pick stands, since it did beat the user's prompt;
+   the reason keeps its words from being taken for the cause.
 
 `Choice` is what the run stores (`run.choice`) and what every view shows as the reason.
 """
@@ -39,7 +46,9 @@ EXPLAINED = (
     "goes to your prompt. When the winner has both a new instruction and new examples, your "
     "own instruction is tried with those examples on the same rows, and the new "
     "instruction is kept only if it wins there too: otherwise you get your instruction with "
-    "the examples that made the gain, and the run says so. The run stores its reason, and "
+    "the examples that made the gain, and the run says so. A new instruction that wins "
+    "is also tried against the same examples with no instruction at all, and the reason "
+    "says whether its words did better than none. The run stores its reason, and "
     "the window, `promptstudio show` and exported prompt cards show it.")
 """How a run chooses, for `promptstudio methods` and the Run page's help."""
 
@@ -124,6 +133,9 @@ class Choice:
     """The finalist that did best on the select rows, whether or not it was picked."""
     ablation: int | None = None
     """The user's instruction with the best prompt's demonstrations, when it was tried."""
+    bare: int | None = None
+    """The picked instruction's demonstrations with no instruction, when a written
+    instruction was picked."""
 
     def score(self, candidate_id: int | None, part: str) -> float | None:
         if candidate_id is None:
@@ -166,13 +178,23 @@ def unconfirmed_reason(select: tuple[float, float], check: Duel, confirm_rows: i
 
 
 def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_rows: int,
-                 instruction_check: Duel | None) -> str:
+                 instruction_check: Duel | None, bare_check: Duel | None = None) -> str:
+    """Why a prompt the search found replaced the start; `bare_check` is the found prompt
+    against its own examples with no instruction."""
     what = _what_changed(candidate, start)
     text = (f"{what} beat your prompt on the {confirm_rows} dev rows kept aside to check it: "
             f"{check.describe()}.")
     if instruction_check is not None:
         text += (" Its new instruction also beat your instruction shown with the same "
                  f"examples: {instruction_check.describe()}.")
+    if bare_check is not None and bare_check.won:
+        text += (" It also beat the same examples with no instruction at all: "
+                 f"{bare_check.describe()}.")
+    elif bare_check is not None:
+        text += (" But the same examples with no instruction at all did about as well (the "
+                 f"new instruction scored {bare_check.describe()}): the model follows the "
+                 "examples here, and the gain did not come from what the new instruction "
+                 "says.")
     return text
 
 
