@@ -76,8 +76,9 @@ class Pool:
         return mean(c["train"])
 
 
-def current(pool: Pool) -> dict:
-    """Today's rule: best on select (ties to the start, then train), confirmed."""
+def ties_to_start(pool: Pool) -> dict:
+    """The rule until 2026-12-06: best on select, then train; a tie with the start on
+    select keeps the start unchecked."""
     best = pool.by(lambda c: (pool.sel(c), pool.train(c)))
     if best is None or pool.sel(best) <= pool.sel(pool.start):
         return pool.start
@@ -85,7 +86,8 @@ def current(pool: Pool) -> dict:
 
 
 def ties_checked(pool: Pool) -> dict:
-    """Best on select, then train; checked unless it is below the start on select."""
+    """The rule now (`optimize.runner.choose`): best on select, then train; checked unless
+    it is below the start on select."""
     best = pool.by(lambda c: (pool.sel(c), pool.train(c)))
     if best is None or pool.sel(best) < pool.sel(pool.start):
         return pool.start
@@ -115,8 +117,9 @@ def pooled(pool: Pool) -> dict:
     return pool.check(pool.by(score))
 
 
-RULES = {"current": current, "ties checked": ties_checked, "always checked": always_checked,
-         "by train": by_train, "by train, all dev": by_train_all_dev, "pooled": pooled}
+RULES = {"ties to the start": ties_to_start, "ties checked (now)": ties_checked,
+         "always checked": always_checked, "by train": by_train,
+         "by train, all dev": by_train_all_dev, "pooled": pooled}
 
 
 def main() -> int:

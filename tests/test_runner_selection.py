@@ -117,11 +117,28 @@ def test_a_prompt_that_only_got_lucky_on_the_select_rows_is_not_confirmed(worksp
 
 
 def test_ties_go_to_the_start(workspace):
+    """Every prompt answers everything right: the best finalist ties the start on the select
+    rows, is checked, ties again on the rows kept aside, and the start stays."""
     project = letters_project(workspace, instruction="Answer.")
     outcome = finished(project, KnownModel(lambda instruction, demos: 1.0))
-    assert outcome.choice.kind == KEPT_START
-    assert outcome.choice.reason.startswith("Nothing the run found scored higher than your "
-                                            "prompt on the 4 dev rows it chose on")
+    choice = outcome.choice
+    assert choice.kind == KEPT_START and choice.best_found != choice.start
+    assert choice.score(choice.best_found, "confirm") == 1.0
+    assert "(better on 0 rows, worse on 0; sign test p = 1.00): not clearly better" in (
+        choice.reason)
+
+
+def test_a_finalist_below_the_start_on_the_select_rows_is_not_checked(workspace):
+    """The user's own examples are the best there are: every other set scores lower on
+    the select rows, so none is checked on the rows kept aside."""
+    project = letters_project(workspace, instruction="Answer.")
+    model = KnownModel(lambda instruction, demos: 0.9 if len(demos) == 3 else 0.0)
+    outcome = finished(project, model, overrides={"k": 4, "max_k": 4})
+    choice = outcome.choice
+    assert choice.kind == KEPT_START
+    assert choice.reason.startswith("Nothing the run found scored as high as your prompt on "
+                                    "the 4 dev rows it chose on")
+    assert choice.score(choice.best_found, "confirm") is None
 
 
 def writer(instruction: str):

@@ -637,10 +637,13 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
         return kept(no_dev_reason(len(confirm)))
     for candidate in pool:
         measure(candidate, select, "select")
-    best = max(pool, key=lambda c: (choice.score(c.id, "select"), c.id == start.id,
-                                    ctx.train_score(c), -c.id))
+    found = [c for c in pool if c.id != start.id]
+    if not found:
+        return kept(not_better_reason(len(select)))
+    best = max(found, key=lambda c: (choice.score(c.id, "select"), ctx.train_score(c),
+                                     -c.id))
     choice.best_found = best.id
-    if best.id == start.id:
+    if choice.score(best.id, "select") < choice.score(start.id, "select"):
         return kept(not_better_reason(len(select)))
     start_scores = measure(start, confirm, "confirm")
     best_scores = measure(best, confirm, "confirm")

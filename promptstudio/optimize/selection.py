@@ -6,7 +6,11 @@ a false gain of ten points or more. So a finished run
 
 1. splits dev, with the run's seed, into a **select** third and a **confirm** two thirds
    (a handful of finalists needs fewer rows to be ranked than a winner to be confirmed);
-2. picks the finalist that scores best on the select rows (a tie goes to the start);
+2. picks the finalist that scores best on the select rows (ties broken by the search's
+   train score); if it scores below the start there, the start stays without a check. A
+   finalist that only ties the start is still checked: on a task the model mostly fails,
+   ten rows often score 0.0 for everything, and `benchmarks/selection_rules.py` found real
+   gains the strict rule never checked (antonyms 0.04 -> 0.24 on test);
 3. lets it replace the starting prompt only if it also beats the start on the confirm rows,
    by a one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
    with a higher mean (a 2-0 win is not enough);
@@ -40,7 +44,8 @@ from promptstudio.store.records import Candidate, Example
 EXPLAINED = (
     "Every run, whatever its method, chooses its best prompt the same way. Dev is split, "
     "with the run's seed, into a third and two thirds. The search may use the first third; "
-    "its finalists are compared there. The winner replaces your starting prompt only if it "
+    "its finalists are compared there, and the best of them, unless it scores below your "
+    "prompt there, is checked: it replaces your starting prompt only if it "
     "also beats it on the other two thirds, which no part of the search has seen, clearly "
     "enough (a one-sided sign test over the rows where the two differ, at p <= 0.15); a tie "
     "goes to your prompt. When the winner has both a new instruction and new examples, your "
@@ -166,7 +171,7 @@ def no_dev_reason(confirm_rows: int) -> str:
 
 def not_better_reason(select_rows: int) -> str:
     rows = "dev row" if select_rows == 1 else "dev rows"
-    return (f"Nothing the run found scored higher than your prompt on the {select_rows} "
+    return (f"Nothing the run found scored as high as your prompt on the {select_rows} "
             f"{rows} it chose on, so your prompt is kept.")
 
 
