@@ -23,11 +23,13 @@ a false gain of ten points or more. So a finished run
    that a base model writes poor instructions);
 5. when it keeps a written instruction, scores the same demonstrations with no instruction
    at all on the same rows, and says in the reason whether the words beat none: a small
-   model that follows its examples can gain as much from dropping the user's instruction as
-   from any new one (a base model's "Say whether you believe in ghosts" once beat
-   "Rewrite the sentence in the passive voice" by 0.75 to 0.20), and then what the new
-   instruction says is not why it won. The pick stands, since it did beat the user's prompt;
-   the reason keeps its words from being taken for the cause.
+   model that follows its examples may gain as much from dropping the user's instruction as
+   from any new one, and then what the new instruction says is not why it won. The pick
+   stands, since it did beat the user's prompt. The check weighs words, not their meaning:
+   on the bundled model a base-model APE pick, "Say whether you believe in ghosts, and give
+   a reason for your answer.", beat "Rewrite the sentence in the passive voice." 0.75 to
+   0.20 and no instruction 0.75 to 0.45; that model does better with some instruction-like
+   line, whatever it says.
 
 `Choice` is what the run stores (`run.choice`) and what every view shows as the reason.
 """
