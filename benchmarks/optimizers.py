@@ -175,7 +175,8 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
 
 
 def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
-    """Every candidate the run chose among (its finalists, the start, the ablation), with
+    """Every candidate the run chose among (its finalists and the start) and those it
+    made to check its pick (`choice.ablation`, `choice.bare`, marked "ablation"), with
     per-row scores on train (as the search scored it), on all of dev and on test, and which
     dev rows were the select third: enough to replay other rules for choosing offline
     (`benchmarks/selection_rules.py`)."""
@@ -187,12 +188,13 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
                                                         scoring=scoring)) for i in ids))
     extra = [i for i in (choice.ablation, choice.bare) if i is not None]
     evaluator = Evaluator(project, backend)
+    splits = project.example_splits()
+    rows = {split: project.examples(split) for split in ("dev", "test")}
     pool = []
     for candidate_id in [*ids, *extra]:
         candidate = project.candidate(candidate_id)
-        for split in ("dev", "test"):
-            evaluator.evaluate(candidate, project.examples(split))
-        splits = project.example_splits()
+        for examples in rows.values():
+            evaluator.evaluate(candidate, examples)
         per_split: dict[str, dict[int, float]] = {"train": {}, "dev": {}, "test": {}}
         for example_id, evaluation in project.evaluations(candidate_id, model,
                                                           scoring=scoring).items():

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-REPLACE_P = 0.15
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from promptstudio.optimize.selection import duel
 
 
 def mean(scores: dict[str, float], ids: list[str] | None = None) -> float:
@@ -32,16 +33,9 @@ def mean(scores: dict[str, float], ids: list[str] | None = None) -> float:
     return sum(scores[i] for i in keys) / len(keys) if keys else 0.0
 
 
-def sign_test(challenger: dict[str, float], holder: dict[str, float], ids: list[str]
-              ) -> bool:
-    """Whether `challenger` beats `holder` on `ids` as the run's confirm check demands."""
-    wins = sum(challenger[i] > holder[i] for i in ids)
-    losses = sum(challenger[i] < holder[i] for i in ids)
-    n = wins + losses
-    if n == 0:
-        return False
-    p_value = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
-    return p_value <= REPLACE_P and mean(challenger, ids) > mean(holder, ids)
+def beats(challenger: dict[str, float], holder: dict[str, float], ids: list[str]) -> bool:
+    """Whether `challenger` beats `holder` on `ids` as a run's confirm check demands."""
+    return duel({i: challenger[i] for i in ids}, {i: holder[i] for i in ids}).won
 
 
 class Pool:
@@ -62,7 +56,7 @@ class Pool:
         rows = self.confirm if rows is None else rows
         if challenger is None or len(rows) < 3:
             return self.start
-        return challenger if sign_test(challenger["dev"], self.start["dev"], rows) else (
+        return challenger if beats(challenger["dev"], self.start["dev"], rows) else (
             self.start)
 
     def by(self, key: Callable[[dict], tuple]) -> dict | None:

@@ -184,6 +184,9 @@ def test_position_at_the_question_start_changes_the_template(workspace):
     outcome = runner.execute(project, run.id, model, model)
     assert outcome.best.instruction == "Give the first letter."
     assert outcome.best.meta["template"] == POSITIONS["question_begin"]
+    bare = project.candidate(outcome.choice.bare)
+    assert bare.meta["template"] == POSITIONS["question_begin"], (
+        "the instruction is left out of the pick's own template")
     assert outcome.dev_score == 1.0
     meta = next(p for p in model.prompts if not p.endswith("Output:"))
     assert re.search(r"Input: <INS>\n\w+\nOutput: \w", meta)

@@ -20,6 +20,7 @@ from promptstudio.optimize.budget import Budget, BudgetExhausted
 from promptstudio.optimize.context import RunContext, RunControl, Stopped
 from promptstudio.optimize.estimate import CallCost
 from promptstudio.optimize.events import Listener, RunFinished, RunStarted
+from promptstudio.optimize.layouts import RECORDED
 from promptstudio.optimize.method import DEFAULT_DEMOS, FINALISTS, Method, Sizes, method_named
 from promptstudio.optimize.selection import (
     FOUND,
@@ -607,25 +608,27 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
         measure(candidate, [*select, *confirm], "dev")
         return choice.score(candidate.id, "dev")
 
-    def picked(candidate: Candidate, kind: str, check: Duel,
-               words_check: Duel | None) -> tuple[Candidate, Choice]:
+    def picked(candidate: Candidate, kind: str, check: Duel, words_check: Duel | None,
+               bare_check: Duel | None = None) -> tuple[Candidate, Choice]:
         choice.picked, choice.kind = candidate.id, kind
-        if kind == NEW_DEMOS:
-            candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
-            choice.reason = new_demos_reason(start_dev, candidate_dev, check, len(confirm),
-                                             words_check, examples_phrase(candidate, start))
-            return candidate, choice
-        bare = ctx.add_candidate("", operation="bare", demo_ids=candidate.demo_ids,
-                                 parents=[candidate], clean=False,
-                                 meta=examples_meta(candidate) or None)
-        choice.bare = bare.id
-        bare_check = duel(measure(candidate, confirm, "confirm"),
-                          measure(bare, confirm, "confirm"))
-        whole_dev(candidate)
-        whole_dev(start)
-        choice.reason = found_reason(candidate, start, check, len(confirm), words_check,
-                                     bare_check)
+        candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
+        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(confirm),
+                                          words_check, examples_phrase(candidate, start))
+                         if kind == NEW_DEMOS else
+                         found_reason(candidate, start, check, len(confirm), words_check,
+                                      bare_check))
         return candidate, choice
+
+    def found_words(candidate: Candidate, scores: dict[int, float], check: Duel,
+                    words_check: Duel | None) -> tuple[Candidate, Choice]:
+        """Pick a written instruction, after scoring its prompt with the instruction left
+        out (the same template, layout and examples) against it on the confirm rows."""
+        written_as = {key: candidate.meta[key] for key in RECORDED if key in candidate.meta}
+        bare = ctx.add_candidate("", operation="bare", demo_ids=candidate.demo_ids,
+                                 parents=[candidate], clean=False, meta=written_as or None)
+        choice.bare = bare.id
+        bare_check = duel(scores, measure(bare, confirm, "confirm"))
+        return picked(candidate, FOUND, check, words_check, bare_check)
 
     def kept(reason: str) -> tuple[Candidate, Choice]:
         if select or confirm:
@@ -654,8 +657,10 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
                                        len(confirm)))
     new_words = best.instruction != start.instruction
     new_demos = examples_changed(best, start)
-    if not (new_words and new_demos):
-        return picked(best, FOUND if new_words else NEW_DEMOS, check, None)
+    if not new_words:
+        return picked(best, NEW_DEMOS, check, None)
+    if not new_demos:
+        return found_words(best, best_scores, check, None)
     own_words = ctx.add_candidate(start.instruction, operation="ablation",
                                   demo_ids=best.demo_ids, parents=[best], clean=False,
                                   meta=examples_meta(best) or start.meta or None)
@@ -663,7 +668,7 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
     own_words_scores = measure(own_words, confirm, "confirm")
     words_check = duel(best_scores, own_words_scores)
     if words_check.won:
-        return picked(best, FOUND, check, words_check)
+        return found_words(best, best_scores, check, words_check)
     demos_check = duel(own_words_scores, start_scores)
     if demos_check.won:
         return picked(own_words, NEW_DEMOS, demos_check, words_check)
