@@ -43,6 +43,7 @@ from promptstudio.llm.config import ModelConfig  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
 from promptstudio.optimize import estimate, runner, writing  # noqa: E402
 from promptstudio.optimize.budget import Budget  # noqa: E402
+from promptstudio.optimize.context import seeded  # noqa: E402
 from promptstudio.optimize.events import (  # noqa: E402
     CandidateCreated,
     CandidateRejected,
@@ -50,6 +51,7 @@ from promptstudio.optimize.events import (  # noqa: E402
 )
 from promptstudio.optimize.method import method_named, methods  # noqa: E402
 from promptstudio.optimize.proposal import propose  # noqa: E402
+from promptstudio.optimize.selection import split_dev  # noqa: E402
 from promptstudio.store.records import ProjectSettings  # noqa: E402
 from promptstudio.store.workspace import Workspace  # noqa: E402
 
@@ -178,14 +180,16 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
     """Every candidate the run chose among (its finalists and the start) and those it
     made to check its pick (`choice.ablation`, `choice.bare`, marked "ablation"), with
     per-row scores on train (as the search scored it), on all of dev and on test, and which
-    dev rows were the select third: enough to replay other rules for choosing offline
+    dev rows were the third a search may rank on (ProTeGi does; the rule before 2026-12-06
+    compared every run's finalists there): enough to replay other rules for choosing offline
     (`benchmarks/selection_rules.py`)."""
-    ids = [int(key) for key, parts in choice.scores.items() if "select" in parts]
+    ids = [int(key) for key, parts in choice.scores.items()
+           if "search" in parts or "select" in parts]
+    ids = list(dict.fromkeys([choice.start, *ids]))
     scoring = project.scoring().key
     model = backend.model_id
-    dev = project.examples("dev")
-    select = set.intersection(*(set(project.evaluations(i, model, [e.id for e in dev],
-                                                        scoring=scoring)) for i in ids))
+    third, _ = split_dev(project.examples("dev"), seeded(project.run(run_id).seed, "dev-split"))
+    select = {e.id for e in third}
     extra = [i for i in (choice.ablation, choice.bare) if i is not None]
     evaluator = Evaluator(project, backend)
     splits = project.example_splits()
@@ -212,6 +216,10 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _search(scores: dict) -> str:
+    return _part(scores, "search" if "search" in scores else "select")
 
 
 def _part(scores: dict, part: str) -> str:
@@ -305,18 +313,19 @@ def report(rows: list[dict], args, command: str) -> str:
                     f"{share} |")
 
     lines += ["", "### Every run: the start's and the pick's scores", "",
-              "Dev: all of dev; select: the third of dev the finalists are compared on; "
-              "confirm: the two thirds kept from the search, where the pick must beat the "
-              "start (\"-\" where no finalist was tried there).", "",
-              "| task | method | start dev / select / confirm / test "
-              "| pick dev / select / confirm / test | pick | calls | minutes |",
+              "Dev: all of dev; search: the score the search ranked the finalists by "
+              "(train, or for ProTeGi a third of dev; runs before 2026-12-06 show their "
+              "select third); checked: the dev rows the search never used, where the "
+              "search's best must beat the start (\"-\" where it was not scored).", "",
+              "| task | method | start dev / search / checked / test "
+              "| pick dev / search / checked / test | pick | calls | minutes |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:
         start, pick = r.get("start_scores", {}), r.get("pick_scores", {})
         lines.append(
             f"| {r['task']} | {r['method']} | {_part(start, 'dev')} / "
-            f"{_part(start, 'select')} / {_part(start, 'confirm')} / "
-            f"{_score(r['baseline_test'])} | {_part(pick, 'dev')} / {_part(pick, 'select')} / "
+            f"{_search(start)} / {_part(start, 'confirm')} / "
+            f"{_score(r['baseline_test'])} | {_part(pick, 'dev')} / {_search(pick)} / "
             f"{_part(pick, 'confirm')} / {_score(r['test'])} | "
             f"{r.get('kept', '-')} | {r['llm_calls']} | {r['minutes']} |")
 

@@ -7,10 +7,13 @@ several rules and prints, per rule, the mean test score of what it would have pi
 many picks rose above the start and fell below it, beside two references no run can reach:
 the best of the pool on test, and the best on all of dev with no check.
 
-Every rule keeps the confirm rows (dev less the select third) for one sign test of one
-challenger against the start, so each is as safe from luck as the others; they differ in
-how the challenger is chosen, and whether a challenger that does not beat the start on the
-select rows is checked at all.
+Every rule makes one sign test of one challenger against the start on dev rows that
+neither the search nor the choice of the challenger used, so each is as safe from luck as
+the others; they differ in how the challenger is chosen, on how many rows it is checked,
+and whether a challenger that does not beat the start on the select rows is checked at all.
+The rule runs follow now (`optimize.runner.choose`, since 2026-12-06) is "by search score":
+the search's own ranking picks the challenger, checked on every dev row the search never
+used (the select third is used only by ProTeGi, which ranks its beam there).
 
     python benchmarks/selection_rules.py ROWS.jsonl [ROWS.jsonl ...]
 """
@@ -80,8 +83,8 @@ def ties_to_start(pool: Pool) -> dict:
 
 
 def ties_checked(pool: Pool) -> dict:
-    """The rule now (`optimize.runner.choose`): best on select, then train; checked unless
-    it is below the start on select."""
+    """The rule for part of 2026-12-06: best on select, then train; checked unless it is
+    below the start on select."""
     best = pool.by(lambda c: (pool.sel(c), pool.train(c)))
     if best is None or pool.sel(best) < pool.sel(pool.start):
         return pool.start
@@ -98,9 +101,14 @@ def by_train(pool: Pool) -> dict:
     return pool.check(pool.by(lambda c: (pool.train(c),)))
 
 
-def by_train_all_dev(pool: Pool) -> dict:
-    """Best by the search's train score, checked on all of dev (select rows unused)."""
-    return pool.check(pool.by(lambda c: (pool.train(c),)), list(pool.start["dev"]))
+def by_search(pool: Pool) -> dict:
+    """The rule now: the best by the search's own score (train), checked on every dev row
+    the search never used: all of dev, or the confirm part after ProTeGi, which ranks on
+    the select third (there the replay ranks by train too; the run ranks ProTeGi's own
+    finalists by their select score)."""
+    rows = pool.confirm if "protegi" in pool.row["method"] else list(pool.start["dev"])
+    ranked = sorted(pool.others, key=lambda c: (-pool.train(c), pool.others.index(c)))
+    return pool.check(ranked[0] if ranked else None, rows)
 
 
 def pooled(pool: Pool) -> dict:
@@ -111,9 +119,17 @@ def pooled(pool: Pool) -> dict:
     return pool.check(pool.by(score))
 
 
-RULES = {"ties to the start": ties_to_start, "ties checked (now)": ties_checked,
+def first_finalist(pool: Pool) -> dict:
+    """The method's own first finalist (the pool is stored in the run's finalist order),
+    checked like `by_search`."""
+    rows = pool.confirm if "protegi" in pool.row["method"] else list(pool.start["dev"])
+    return pool.check(pool.others[0] if pool.others else None, rows)
+
+
+RULES = {"ties to the start": ties_to_start, "ties checked": ties_checked,
          "always checked": always_checked, "by train": by_train,
-         "by train, all dev": by_train_all_dev, "pooled": pooled}
+         "by search (now)": by_search, "first finalist": first_finalist,
+         "pooled": pooled}
 
 
 def main() -> int:

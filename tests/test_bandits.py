@@ -165,11 +165,17 @@ def test_every_arm_exhausted_ends_the_search(strategy):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_k_at_least_the_number_of_arms_returns_all_without_pulling(strategy):
-    arms = Arms([[1.0] * 10] * 3)
-    assert bandits.select(strategy, 3, arms.pull, budget=100, k=3) == [0, 1, 2]
-    assert bandits.select(strategy, 3, arms.pull, budget=100, k=5) == [0, 1, 2]
-    assert arms.requests == []
+def test_k_at_least_the_number_of_arms_keeps_all_ranked_on_equal_shares(strategy):
+    """Nothing is dropped, but the caller still gets the arms best first (a run checks its
+    first finalist), each scored on the same share of the budget."""
+    arms = Arms([[0.0, 1.0] * 20, [1.0] * 40, [0.0] * 40])
+    assert bandits.select(strategy, 3, arms.pull, budget=30, k=3) == [1, 0, 2]
+    assert arms.requests == [(0, 10), (1, 10), (2, 10)]
+    again = Arms([[0.0, 1.0] * 20, [1.0] * 40, [0.0] * 40])
+    assert bandits.select(strategy, 3, again.pull, budget=30, k=5) == [1, 0, 2]
+    tied = Arms([[1.0] * 10] * 3)
+    assert bandits.select(strategy, 3, tied.pull, budget=3, k=3) == [0, 1, 2], (
+        "ties go to the older arm")
 
 
 def test_unknown_strategy_is_refused():

@@ -149,7 +149,7 @@ def test_edits_and_paraphrases_carry_their_lineage(workspace):
            if project.mean_score(c.id, "dev")[1]}
     assert max(dev, key=dev.get) != start.id, "an edit beats the start on dev"
     # Half right (first letters before n) against never right: the edit also wins on the
-    # dev rows kept aside, and replaces the start.
+    # dev rows the search never used, and replaces the start.
     assert outcome.best.id in by_id and outcome.choice.kind == "found"
 
 
@@ -201,7 +201,7 @@ def test_malformed_replies_are_read_leniently_or_rejected(workspace):
     edit = next(c for c in project.candidates(run.id) if c.instruction.startswith("Name"))
     assert project.mean_score(edit.id, "dev")[0] > 0.0
     # Half right (first letters before n) where the start is never right: it wins on the
-    # dev rows kept aside too, and replaces the start.
+    # dev rows the search never used too, and replaces the start.
     assert outcome.best.id == edit.id
 
 

@@ -1,5 +1,5 @@
-"""How a run chooses its best prompt: on dev rows the search never used, ties to the start,
-and a gain from the examples credited to the examples.
+"""How a run chooses its best prompt: the search's own best, checked on the dev rows the
+search never used, ties to the start, and a gain from the examples credited to the examples.
 
 The task model here is scripted, so which prompt is really better is known: the tests check
 that the run's choice and its stated reason agree with it.
@@ -101,24 +101,37 @@ def test_examples_that_really_help_replace_the_start_and_are_credited(workspace)
     assert choice.reason.startswith("Your instruction was kept; the new examples raised dev "
                                     f"from {choice.score(choice.start, 'dev'):.2f} to "
                                     f"{choice.score(outcome.best.id, 'dev'):.2f}")
-    assert choice.select_rows == 4 and choice.confirm_rows == 6
+    # Demonstration search ranks on train only, so the pick is checked on all 10 dev rows.
+    assert choice.select_rows == 0 and choice.confirm_rows == 10
+    assert "On the 10 dev rows the search never used" in choice.reason
+    searched = {int(i): parts["search"] for i, parts in choice.scores.items()
+                if "search" in parts}
+    found = {i: score for i, score in searched.items() if i != choice.start}
+    assert choice.best_found == max(found, key=lambda i: (found[i], -i)), (
+        "the challenger is the search's own best")
     assert project.run(outcome.run_id).choice["reason"] == choice.reason, "stored with the run"
 
 
-def test_a_prompt_that_only_got_lucky_on_the_select_rows_is_not_confirmed(workspace):
-    """Every prompt is equally good; one set of examples happens to win on the rows it was
-    chosen on. On the rows kept aside it is no better, and the start stays."""
+def test_a_prompt_that_only_got_lucky_in_the_search_is_not_confirmed(workspace):
+    """Every prompt is equally good; one set of examples happens to win on the training
+    rows the search tried it on. On the dev rows it never saw it is no better, and the start
+    stays, with the reason in numbers."""
     project = letters_project(workspace, instruction="Answer.")
     model = KnownModel(lambda instruction, demos: 0.5)
     outcome = finished(project, model)
     choice = outcome.choice
     assert outcome.best.id == choice.start and choice.kind == KEPT_START
-    assert "your prompt is kept" in choice.reason
+    best = choice.score(choice.best_found, "search")
+    assert choice.reason.startswith(f"The best prompt the search found, which scored {best:.2f} "
+                                    "on the ")
+    assert "training rows the search tried it on, was checked against yours on the 10 dev " \
+           "rows the search never used and scored " in choice.reason
+    assert choice.reason.endswith("not clearly better, so your prompt is kept.")
 
 
 def test_ties_go_to_the_start(workspace):
-    """Every prompt answers everything right: the best finalist ties the start on the select
-    rows, is checked, ties again on the rows kept aside, and the start stays."""
+    """Every prompt answers everything right: the search's best is checked, ties the start
+    on the dev rows the search never used, and the start stays."""
     project = letters_project(workspace, instruction="Answer.")
     outcome = finished(project, KnownModel(lambda instruction, demos: 1.0))
     choice = outcome.choice
@@ -128,17 +141,17 @@ def test_ties_go_to_the_start(workspace):
         choice.reason)
 
 
-def test_a_finalist_below_the_start_on_the_select_rows_is_not_checked(workspace):
-    """The user's own examples are the best there are: every other set scores lower on
-    the select rows, so none is checked on the rows kept aside."""
+def test_the_users_own_examples_stay_when_they_are_the_best_there_are(workspace):
+    """Only the user's three examples teach the model: every other set does worse in the
+    search and on dev, so the search's best is checked and turned away."""
     project = letters_project(workspace, instruction="Answer.")
     model = KnownModel(lambda instruction, demos: 0.9 if len(demos) == 3 else 0.0)
     outcome = finished(project, model, overrides={"k": 4, "max_k": 4})
     choice = outcome.choice
-    assert choice.kind == KEPT_START
-    assert choice.reason.startswith("Nothing the run found scored as high as your prompt on "
-                                    "the 4 dev rows it chose on")
-    assert choice.score(choice.best_found, "confirm") is None
+    assert choice.kind == KEPT_START and outcome.best.id == choice.start
+    assert choice.score(choice.best_found, "confirm") == 0.0
+    assert choice.score(choice.start, "confirm") > 0.5
+    assert "so your prompt is kept" in choice.reason
 
 
 def writer(instruction: str):
@@ -164,7 +177,9 @@ def test_a_written_instruction_is_kept_only_where_it_beats_the_users_with_the_sa
                        overrides={"beam": 1})
     choice = outcome.choice
     assert choice.kind == FOUND and outcome.best.instruction == good
-    assert "beat your prompt on the 6 dev rows kept aside" in choice.reason
+    # ProTeGi ranked its beam on the select third, so only the other 6 rows check the pick.
+    assert choice.select_rows == 4 and choice.confirm_rows == 6
+    assert "beat your prompt on the 6 dev rows the search never used" in choice.reason
     bare = project.candidate(choice.bare)
     assert (bare.instruction, bare.demo_ids) == ("", outcome.best.demo_ids)
     assert bare.operation == "bare" and choice.score(bare.id, "confirm") is not None
@@ -174,7 +189,7 @@ def test_a_written_instruction_is_kept_only_where_it_beats_the_users_with_the_sa
 def test_words_that_do_no_better_than_none_are_not_said_to_have_made_the_gain(workspace):
     """The model follows its examples, and only the user's wording holds it back: any
     other instruction, or none, does well. The written instruction beat the user's on the
-    rows kept aside, so it is the pick, but the reason says its words are not why."""
+    rows the search never used, so it is the pick, but the reason says its words are not why."""
     project = letters_project(workspace, instruction="Answer.")
     unrelated = "Say whether you like the weather today."
     model = KnownModel(lambda instruction, demos: 0.1 if instruction == "Answer." else 0.95,
@@ -224,7 +239,7 @@ def test_without_enough_dev_rows_the_start_is_kept_and_the_user_told_why(workspa
     project.add_examples([Row(w, w[0], (w[0],), "dev") for w in words[8:]])
     outcome = finished(project, KnownModel(lambda instruction, demos: 0.5))
     assert outcome.choice.kind == KEPT_START
-    assert outcome.choice.reason.startswith("Only 1 dev row was left to check")
+    assert outcome.choice.reason.startswith("Only 2 dev rows were left to check")
 
 
 # -- the limit holds for the whole run -------------------------------------------------------

@@ -43,10 +43,11 @@ HEADER_TIPS = {
     STEP: "The step (round) of the run that made it.",
     MADE_BY: "How the candidate was made.",
     FROM: "The candidates it was made from.",
-    DEV: "Mean score on the dev examples, which choose the best prompt (1 = all right). "
-         "During a search prompts are scored on the third of dev the run chooses on; the "
-         "finalists and the start on all of it. A count in brackets says a score covers "
-         "fewer rows than the table's fullest score in that column.",
+    DEV: "Mean score on the dev examples, which check the best prompt (1 = all right). "
+         "Only the search's best prompt, the start and the prompts that check it are "
+         "scored on all of dev; ProTeGi also scores its prompts on a third of it. A count "
+         "in brackets says a score covers fewer rows than the table's fullest score in that "
+         "column.",
     TEST: "Score on the held-out test examples; only the run's best prompt and the "
           "starting prompt are tested.",
     TRAIN: "Mean score on the training examples it was tried on during the search; a "

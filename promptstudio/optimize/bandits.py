@@ -112,9 +112,13 @@ def select(strategy: str, n_arms: int, pull: Pull, *, budget: int, k: int,
            batch: int = 4, c: float = 1.0) -> list[int]:
     """The `k` best of `n_arms` arms after about `budget` pulls, best first."""
     check(strategy)
-    if n_arms <= k:
-        return list(range(n_arms))
     arms = Arms(n_arms)
+    if n_arms <= k:
+        # Every arm is kept, but still ranked, with an equal share of the budget each: a
+        # run checks the first of its finalists against the start (`selection`).
+        for arm in range(n_arms):
+            arms.pull(pull, arm, budget // n_arms)
+        return arms.best(list(range(n_arms)), n_arms)
     batch = max(1, batch)
     if strategy == "ucb":
         _upper_confidence(arms, pull, budget, batch,

@@ -104,6 +104,13 @@ class Scores:
         return len(self.per_example.get(split, {}))
 
 
+def seeded(seed: int, *keys: object) -> random.Random:
+    """A random generator for one purpose of a run with this seed, the same on every replay
+    (and outside the run: `benchmarks/optimizers.py` finds a run's select third with it)."""
+    text = repr((seed, *keys)).encode("utf-8")
+    return random.Random(int.from_bytes(hashlib.sha256(text).digest()[:8], "big"))
+
+
 class RunContext:
     """One run's view of the project, its models, its data splits and its budget."""
 
@@ -135,9 +142,9 @@ class RunContext:
         self.start = start
         self._all_train = project.examples("train")
         self.set_base(start)
-        # Dev is split once, the same way on every replay: the search (ProTeGi's bandit,
-        # the finalists' comparison) may use `dev`; `confirm` is kept from it, for checking
-        # the winner against the start (`selection`).
+        # Dev is split once, the same way on every replay: the search (ProTeGi's bandit)
+        # may use `dev`; `confirm` is kept from it, for checking the winner against the
+        # start (`selection`, `dev_parts`).
         self.dev, self.confirm = split_dev(project.examples("dev"), self.rng("dev-split"))
         self.test = project.examples("test")
         self.scores: dict[int, Scores] = {}
@@ -184,8 +191,7 @@ class RunContext:
 
     def rng(self, *keys: object) -> random.Random:
         """A random generator for one purpose, the same on every replay of the run."""
-        text = repr((self.seed, *keys)).encode("utf-8")
-        return random.Random(int.from_bytes(hashlib.sha256(text).digest()[:8], "big"))
+        return seeded(self.seed, *keys)
 
     def seed_for(self, *keys: object) -> int:
         return self.rng("seed", *keys).randrange(2**31)
@@ -464,12 +470,30 @@ class RunContext:
     def train_score(self, candidate: Candidate) -> float:
         return self.scores.get(candidate.id, Scores()).get("train") or 0.0
 
-    def search_score(self, candidate: Candidate) -> float:
-        """What the search knows of a candidate: its train score, else (for a method that
-        ranks on dev, as ProTeGi does) its score on the dev rows the search may use."""
+    def search_evidence(self, candidate: Candidate) -> tuple[float, int, str]:
+        """What the search knows of a candidate, as (mean, rows, split): its train score,
+        else (for a method that ranks on dev, as ProTeGi does) its score on the dev rows the
+        search may use; (0.0, 0, "train") for a candidate it never scored."""
         scores = self.scores.get(candidate.id, Scores())
-        known = scores.get("train")
-        return known if known is not None else (scores.get("dev") or 0.0)
+        for split in ("train", "dev"):
+            mean = scores.get(split)
+            if mean is not None:
+                return mean, scores.count(split), split
+        return 0.0, 0, "train"
+
+    def search_score(self, candidate: Candidate) -> float:
+        return self.search_evidence(candidate)[0]
+
+    def dev_parts(self) -> tuple[list[Example], list[Example]]:
+        """The dev rows the search used and those it never did, for checking a pick on.
+
+        A search that scored any candidate on dev (ProTeGi ranks its beam on `dev`, the
+        select third) used that third, and the pick is checked on `confirm`; one that
+        ranked on train only leaves all of dev for the check. Read before the choice
+        scores anything on dev: it looks at what the search recorded."""
+        if any(scores.count("dev") for scores in self.scores.values()):
+            return list(self.dev), list(self.confirm)
+        return [], [*self.dev, *self.confirm]
 
     def prompt_for(self, candidate: Candidate, example: Example) -> str:
         """The full prompt the task model sees for this example."""

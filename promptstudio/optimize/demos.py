@@ -217,9 +217,9 @@ def try_layouts(ctx: RunContext, layout: layouts.Layout, params: dict, steps: in
 
 def race_calls(arms: int, params: dict, rows: int) -> int:
     """About how many answers racing `arms` candidates takes on `rows` training rows."""
+    pulls = params["budget_per_set"] * arms  # all kept still share it (`bandits.select`)
     if arms <= FINALISTS:
-        return 0
-    pulls = params["budget_per_set"] * arms
+        return min(pulls, arms * rows)
     if params["bandit"] in ("ucb", "ucb-e"):
         pulls = max(pulls, arms * params["batch"]) + params["batch"]
     elif params["bandit"] == "successive-rejects":

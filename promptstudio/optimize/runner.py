@@ -1,11 +1,11 @@
 """The run engine: plan a run, execute or resume it, choose and report its best prompt.
 
 A run optimizes on **train**, chooses on **dev** and reports on **test**, which is never
-used to choose anything. Dev is split in two: the finalists are compared on a third of it,
-and the winner must then beat the starting prompt on the other two thirds, which no part of
-the search has seen (`selection`). The starting prompt (the project's instruction with k = 3
-demonstrations drawn from train with the run's seed) is scored on test too, so the gain and
-the train-test gap are visible.
+used to choose anything. The finalist the search scored best must beat the starting prompt
+on the dev rows no part of the search has seen: all of dev, or two thirds of it when the
+search ranked on the other third, as ProTeGi does (`selection`). The starting prompt (the
+project's instruction with k = 3 demonstrations drawn from train with the run's seed) is
+scored on test too, so the gain and the train-test gap are visible.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from promptstudio.llm.base import Backend, model_name
 from promptstudio.optimize import writing
 from promptstudio.optimize.budget import Budget, BudgetExhausted
-from promptstudio.optimize.context import RunContext, RunControl, Stopped
+from promptstudio.optimize.context import RunContext, RunControl, Scores, Stopped
 from promptstudio.optimize.estimate import CallCost
 from promptstudio.optimize.events import Listener, RunFinished, RunStarted
 from promptstudio.optimize.layouts import RECORDED
@@ -37,12 +37,12 @@ from promptstudio.optimize.selection import (
     found_reason,
     new_demos_reason,
     no_dev_reason,
-    not_better_reason,
+    nothing_found_reason,
     unconfirmed_reason,
 )
 from promptstudio.store.errors import is_disk_full, is_write_failure
 from promptstudio.store.project import Project, ProjectError
-from promptstudio.store.records import Candidate, Example, Run, Scoring, now
+from promptstudio.store.records import Candidate, Run, Scoring, now
 
 OPTIMIZER_WEIGHT = 10.0
 """An optimizer call in task answers when the machine's rates are not known (a server):
@@ -288,13 +288,12 @@ def overlap_question(project: Project) -> str:
 
 
 def final_calls(data: Sizes) -> int:
-    """The most task-model calls choosing and reporting the best prompt can take: the
-    finalists, the carried-over pair, the start and the user's instruction with the new
-    demonstrations on the select part of dev; four on the confirm part (the pick, the start,
-    the user's instruction with the new demonstrations, and those with no instruction); the
-    pick and the start on test."""
-    select = -(-data.dev // 3)
-    return (FINALISTS + 3) * select + 4 * (data.dev - select) + 2 * data.test
+    """The most task-model calls choosing and reporting the best prompt can take: four
+    prompts on the dev rows the search never used (the pick, the start, the user's
+    instruction with the new demonstrations, and those with no instruction), which are all
+    of dev unless the search ranked on a third of it (then the pick and the start are also
+    scored on that third: fewer calls in all); the pick and the start on test."""
+    return 4 * data.dev + 2 * data.test
 
 
 def run_label(method: str, then: str | None, turns: int = 1) -> str:
@@ -577,9 +576,6 @@ def _finish(ctx: RunContext) -> tuple[Candidate, Choice]:
     ctx.release_reserve()
     pool = ctx.finalists or _top_by_train(ctx)
     pool = list({c.id: c for c in [*pool, ctx.start]}.values())
-    ctx.log(f"Choosing among {len(pool)} finalists on {len(ctx.dev)} dev rows, then checking "
-            f"the winner against the start on {len(ctx.confirm)} dev rows the search did not "
-            "use.")
     best, choice = choose(ctx, pool)
     ctx.log(choice.reason)
     if ctx.test:
@@ -589,72 +585,78 @@ def _finish(ctx: RunContext) -> tuple[Candidate, Choice]:
 
 
 def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choice]:
-    """The pool's best on the select part of dev, if it beats the start on the confirm
-    part; the user's instruction with its demonstrations, if those made the gain; else the
-    start. Ties go to the start at every step."""
+    """The finalist the search scored best, if it beats the start on every dev row the
+    search never used; the user's instruction with its demonstrations, if those made the
+    gain; else the start. Ties go to the start at every step."""
     start = ctx.start
-    select, confirm = ctx.dev, ctx.confirm
-    choice = Choice(start.id, start.id, KEPT_START, "", ctx.task.model_id, len(select),
-                    len(confirm))
+    searched, unseen = ctx.dev_parts()
+    choice = Choice(start.id, start.id, KEPT_START, "", ctx.task.model_id, len(searched),
+                    len(unseen))
+    ctx.log(f"Choosing among {len(pool)} finalists: the search's best is checked against "
+            f"your prompt on the {len(unseen)} dev rows the search never used.")
 
-    def measure(candidate: Candidate, rows: Sequence[Example], part: str) -> dict[int, float]:
-        """Score a candidate on some dev rows: its mean goes into the choice under `part`,
-        its per-row scores are returned for a paired comparison."""
-        choice.record(candidate.id, part, ctx.score(candidate, rows, "dev"))
+    def measure(candidate: Candidate, part: str) -> dict[int, float]:
+        """Score a candidate on the rows the search never used: its mean goes into the
+        choice under `part`, its per-row scores are returned for a paired comparison."""
+        choice.record(candidate.id, part, ctx.score(candidate, unseen, "dev"))
         known = ctx.scores[candidate.id].per_example["dev"]
-        return {row.id: known[row.id] for row in rows}
+        return {row.id: known[row.id] for row in unseen}
 
     def whole_dev(candidate: Candidate) -> float:
-        measure(candidate, [*select, *confirm], "dev")
+        """The candidate's mean on all of dev, scoring only the rows it lacks."""
+        rows = [*searched, *unseen]
+        known = ctx.scores.get(candidate.id, Scores()).per_example.get("dev", {})
+        if missing := [row for row in rows if row.id not in known]:
+            ctx.score(candidate, missing, "dev")
+            known = ctx.scores[candidate.id].per_example["dev"]
+        choice.record(candidate.id, "dev", sum(known[row.id] for row in rows) / len(rows))
         return choice.score(candidate.id, "dev")
 
     def picked(candidate: Candidate, kind: str, check: Duel, words_check: Duel | None,
                bare_check: Duel | None = None) -> tuple[Candidate, Choice]:
         choice.picked, choice.kind = candidate.id, kind
         candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
-        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(confirm),
+        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(unseen),
                                           words_check, examples_phrase(candidate, start))
                          if kind == NEW_DEMOS else
-                         found_reason(candidate, start, check, len(confirm), words_check,
+                         found_reason(candidate, start, check, len(unseen), words_check,
                                       bare_check))
         return candidate, choice
 
     def found_words(candidate: Candidate, scores: dict[int, float], check: Duel,
                     words_check: Duel | None) -> tuple[Candidate, Choice]:
         """Pick a written instruction, after scoring its prompt with the instruction left
-        out (the same template, layout and examples) against it on the confirm rows."""
+        out (the same template, layout and examples) against it on the same rows."""
         written_as = {key: candidate.meta[key] for key in RECORDED if key in candidate.meta}
         bare = ctx.add_candidate("", operation="bare", demo_ids=candidate.demo_ids,
                                  parents=[candidate], clean=False, meta=written_as or None)
         choice.bare = bare.id
-        bare_check = duel(scores, measure(bare, confirm, "confirm"))
+        bare_check = duel(scores, measure(bare, "confirm"))
         return picked(candidate, FOUND, check, words_check, bare_check)
 
     def kept(reason: str) -> tuple[Candidate, Choice]:
-        if select or confirm:
+        if searched or unseen:
             whole_dev(start)
         choice.reason = reason
         return start, choice
 
-    if len(confirm) < MIN_CONFIRM_ROWS:
-        return kept(no_dev_reason(len(confirm)))
+    if len(unseen) < MIN_CONFIRM_ROWS:
+        return kept(no_dev_reason(len(unseen)))
     for candidate in pool:
-        measure(candidate, select, "select")
+        if ctx.search_evidence(candidate)[1]:
+            choice.record(candidate.id, "search", ctx.search_score(candidate))
     found = [c for c in pool if c.id != start.id]
     if not found:
-        return kept(not_better_reason(len(select)))
-    best = max(found, key=lambda c: (choice.score(c.id, "select"), ctx.train_score(c),
-                                     -c.id))
+        return kept(nothing_found_reason())
+    # Ties, and a search that ranks on what is not an accuracy (APE by log-likelihood),
+    # go to the method's own order of its finalists.
+    best = max(found, key=lambda c: (ctx.search_score(c), -found.index(c)))
     choice.best_found = best.id
-    if choice.score(best.id, "select") < choice.score(start.id, "select"):
-        return kept(not_better_reason(len(select)))
-    start_scores = measure(start, confirm, "confirm")
-    best_scores = measure(best, confirm, "confirm")
+    start_scores = measure(start, "confirm")
+    best_scores = measure(best, "confirm")
     check = duel(best_scores, start_scores)
     if not check.won:
-        return kept(unconfirmed_reason((choice.score(best.id, "select"),
-                                        choice.score(start.id, "select")), check,
-                                       len(confirm)))
+        return kept(unconfirmed_reason(ctx.search_evidence(best), check, len(unseen)))
     new_words = best.instruction != start.instruction
     new_demos = examples_changed(best, start)
     if not new_words:
@@ -665,14 +667,14 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
                                   demo_ids=best.demo_ids, parents=[best], clean=False,
                                   meta=examples_meta(best) or start.meta or None)
     choice.ablation = own_words.id
-    own_words_scores = measure(own_words, confirm, "confirm")
+    own_words_scores = measure(own_words, "confirm")
     words_check = duel(best_scores, own_words_scores)
     if words_check.won:
         return found_words(best, best_scores, check, words_check)
     demos_check = duel(own_words_scores, start_scores)
     if demos_check.won:
         return picked(own_words, NEW_DEMOS, demos_check, words_check)
-    return kept(examples_unclear_reason(check, words_check, len(confirm)))
+    return kept(examples_unclear_reason(check, words_check, len(unseen)))
 
 
 def _top_by_train(ctx: RunContext) -> list[Candidate]:

@@ -4,15 +4,19 @@ A search compares many candidates on a few examples, so the best of them always 
 better than it is: with 12-30 dev rows, picking the best of many equally good prompts shows
 a false gain of ten points or more. So a finished run
 
-1. splits dev, with the run's seed, into a **select** third and a **confirm** two thirds
-   (a handful of finalists needs fewer rows to be ranked than a winner to be confirmed);
-2. picks the finalist that scores best on the select rows (ties broken by the search's
-   train score); if it scores below the start there, the start stays without a check. A
-   finalist that only ties the start is still checked: on a task the model mostly fails,
-   ten rows often score 0.0 for everything, and `benchmarks/selection_rules.py` found real
-   gains the strict rule never checked (antonyms 0.04 -> 0.24 on test);
-3. lets it replace the starting prompt only if it also beats the start on the confirm rows,
-   by a one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
+1. takes the finalist the search scored best (`RunContext.search_score`: the train score,
+   or for ProTeGi, which ranks its beam on a third of dev, that score); ties, and a search
+   that ranks on something else (APE by log-likelihood), go to the method's own order;
+2. checks it on every dev row the search never used (`RunContext.dev_parts`: all of dev,
+   or the other two thirds after ProTeGi). Until 2026-12-06 the finalists were first
+   compared again on a third of dev, which left two thirds for the check whatever the
+   method. Replayed on the candidates of 63 runs of the shared suite
+   (`benchmarks/selection_rules.py`, docs/benchmarks.md), ranking by the search's own
+   score and checking on all 30 rows gained +8.0 points on test where the old rule gained
+   +5.6 (PE2 then demonstration search), +9.7 where it gained +8.8 (demonstration search,
+   thorough) and +8.1 where it gained +8.4 (standard), with no more picks below the start;
+3. lets it replace the starting prompt only if it beats the start on those rows by a
+   one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
    with a higher mean (a 2-0 win is not enough);
 4. when the winner has both a new instruction and new demonstrations (other examples, or
    the same written in another layout), scores the user's own instruction with those
@@ -44,37 +48,37 @@ from promptstudio.optimize.layouts import recorded_in
 from promptstudio.store.records import Candidate, Example
 
 EXPLAINED = (
-    "Every run, whatever its method, chooses its best prompt the same way. Dev is split, "
-    "with the run's seed, into a third and two thirds. The search may use the first third; "
-    "its finalists are compared there, and the best of them, unless it scores below your "
-    "prompt there, is checked: it replaces your starting prompt only if it "
-    "also beats it on the other two thirds, which no part of the search has seen, clearly "
-    "enough (a one-sided sign test over the rows where the two differ, at p <= 0.15); a tie "
-    "goes to your prompt. When the winner has both a new instruction and new examples, your "
-    "own instruction is tried with those examples on the same rows, and the new "
-    "instruction is kept only if it wins there too: otherwise you get your instruction with "
-    "the examples that made the gain, and the run says so. A new instruction that wins "
-    "is also tried against the same examples with no instruction at all, and the reason "
-    "says whether its words did better than none. The run stores its reason, and "
-    "the window, `promptstudio show` and exported prompt cards show it.")
+    "Every run, whatever its method, chooses its best prompt the same way. The prompt the "
+    "search ranked first, by the score it ranked its finalists on, is checked against your "
+    "starting prompt on the dev rows the search never used (all of them, or two thirds "
+    "when the method ranks on the other third, as ProTeGi does): it replaces your prompt "
+    "only if it beats it there clearly enough (a one-sided sign test over the rows where "
+    "the two differ, at p <= 0.15); a tie goes to your prompt. When the winner has both a "
+    "new instruction and new examples, your own instruction is tried with those examples "
+    "on the same rows, and the new instruction is kept only if it wins there too: "
+    "otherwise you get your instruction with the examples that made the gain, and the run "
+    "says so. A new instruction that wins is also tried against the same examples with no "
+    "instruction at all, and the reason says whether its words did better than none. The "
+    "run stores its reason, and the window, `promptstudio show` and exported prompt cards "
+    "show it.")
 """How a run chooses, for `promptstudio methods` and the Run page's help."""
 
 REPLACE_P = 0.15
-"""The sign test's one-sided p-value a challenger must reach on the confirm rows: 2-0
-(0.25), 4-1 (0.19) and 5-2 (0.23) are not enough; 3-0 (0.125), 6-2 (0.14) and 8-3 (0.11)
-are. Measured on the bundled samples, 0.10 turned away real gains of 30 points on test
+"""The sign test's one-sided p-value a challenger must reach on the rows it is checked
+on: 2-0 (0.25), 4-1 (0.19) and 5-2 (0.23) are not enough; 3-0 (0.125), 6-2 (0.14) and 8-3
+(0.11) are. Measured on the bundled samples, 0.10 turned away real gains of 30 points on test
 (8-3 and 9-4 on 20 confirm rows), since a small model's answers flip both ways when the
 examples change."""
 MIN_CONFIRM_ROWS = 3
-"""Below this many confirm rows no win can reach `REPLACE_P` (3-0 gives 0.125)."""
+"""Below this many rows to check on no win can reach `REPLACE_P` (3-0 gives 0.125)."""
 KEPT_START, FOUND, NEW_DEMOS = "start", "found", "new demonstrations"
 """What a run's pick is: the starting prompt, a prompt the search found, or the user's own
 instruction with demonstrations the search found."""
 
 
 def split_dev(dev: Sequence[Example], rng) -> tuple[list[Example], list[Example]]:
-    """The select third and the confirm two thirds of dev (the select part rounds up), the
-    same on every replay of the run."""
+    """The third of dev a search may rank on (ProTeGi does) and the two thirds kept from it
+    (the first part rounds up), the same on every replay of the run."""
     order = list(dev)
     rng.shuffle(order)
     cut = math.ceil(len(order) / 3)
@@ -95,7 +99,7 @@ def sign_test(candidate: dict[int, float], start: dict[int, float]) -> tuple[flo
 
 @dataclass(frozen=True)
 class Duel:
-    """One paired comparison on the confirm rows."""
+    """One paired comparison on the rows a pick is checked on."""
 
     challenger: float
     holder: float
@@ -132,12 +136,16 @@ class Choice:
     reason: str
     model: str
     select_rows: int = 0
+    """How many dev rows the search ranked on (0 unless it ranks on dev, as ProTeGi does;
+    runs before 2026-12-06: the third every run compared its finalists on)."""
     confirm_rows: int = 0
+    """How many dev rows the pick was checked on: those the search never used."""
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Mean scores by candidate id (as text, for JSON) and by part: select, confirm, dev
-    (both halves) and test."""
+    """Mean scores by candidate id (as text, for JSON) and by part: search (the score the
+    search ranked the finalists by), confirm (the rows checked on), dev (all of it) and
+    test; runs before 2026-12-06 have select in place of search."""
     best_found: int | None = None
-    """The finalist that did best on the select rows, whether or not it was picked."""
+    """The finalist the search ranked first, whether or not it was picked."""
     ablation: int | None = None
     """The user's instruction with the best prompt's demonstrations, when it was tried."""
     bare: int | None = None
@@ -171,17 +179,23 @@ def no_dev_reason(confirm_rows: int) -> str:
             "replace it.")
 
 
-def not_better_reason(select_rows: int) -> str:
-    rows = "dev row" if select_rows == 1 else "dev rows"
-    return (f"Nothing the run found scored as high as your prompt on the {select_rows} "
-            f"{rows} it chose on, so your prompt is kept.")
+def nothing_found_reason() -> str:
+    return ("The run found no prompt other than yours to check (it may have stopped "
+            "before its first candidate was scored), so your prompt is kept.")
 
 
-def unconfirmed_reason(select: tuple[float, float], check: Duel, confirm_rows: int) -> str:
-    return (f"The best prompt found scored {select[0]:.2f} against your {select[1]:.2f} on "
-            f"the dev rows used to choose, but on the {confirm_rows} dev rows kept aside to "
-            f"check it, it scored {check.describe()}: not clearly better, so your prompt "
-            "is kept.")
+SEARCH_ROWS = {"train": "training", "dev": "dev"}
+
+
+def unconfirmed_reason(search: tuple[float, int, str], check: Duel, confirm_rows: int) -> str:
+    """Why the search's best prompt did not replace the start; `search` is what the search
+    knew of it (`RunContext.search_evidence`)."""
+    mean, rows, split = search
+    known = (f", which scored {mean:.2f} on the {rows} {SEARCH_ROWS[split]} "
+             f"row{'s' if rows != 1 else ''} the search tried it on," if rows else "")
+    return (f"The best prompt the search found{known} was checked against yours on the "
+            f"{confirm_rows} dev rows the search never used and scored {check.describe()}: "
+            "not clearly better, so your prompt is kept.")
 
 
 def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_rows: int,
@@ -189,7 +203,7 @@ def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_ro
     """Why a prompt the search found replaced the start; `bare_check` is the found prompt
     against its own examples with no instruction."""
     what = _what_changed(candidate, start)
-    text = (f"{what} beat your prompt on the {confirm_rows} dev rows kept aside to check it: "
+    text = (f"{what} beat your prompt on the {confirm_rows} dev rows the search never used: "
             f"{check.describe()}.")
     if instruction_check is not None:
         text += (" Its new instruction also beat your instruction shown with the same "
@@ -209,7 +223,7 @@ def new_demos_reason(start_dev: float, picked_dev: float, check: Duel, confirm_r
                      instruction_check: Duel | None, examples: str = "the new examples"
                      ) -> str:
     text = (f"Your instruction was kept; {examples} raised dev from {start_dev:.2f} to "
-            f"{picked_dev:.2f}. On the {confirm_rows} dev rows kept aside to check them they "
+            f"{picked_dev:.2f}. On the {confirm_rows} dev rows the search never used they "
             f"scored {check.describe()}.")
     if instruction_check is not None:
         text += (" The instruction the run wrote did no better with the same examples "
@@ -219,8 +233,8 @@ def new_demos_reason(start_dev: float, picked_dev: float, check: Duel, confirm_r
 
 def examples_unclear_reason(check: Duel, instruction_check: Duel, confirm_rows: int) -> str:
     return (f"The best prompt found, a new instruction with new examples, beat yours on the "
-            f"{confirm_rows} dev rows kept aside ({check.describe()}), but neither its "
-            f"instruction (against yours with the same examples: "
+            f"{confirm_rows} dev rows the search never used ({check.describe()}), but "
+            f"neither its instruction (against yours with the same examples: "
             f"{instruction_check.describe()}) nor its examples alone did clearly better; "
             "your prompt is kept.")
 
