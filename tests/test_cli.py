@@ -175,7 +175,7 @@ def test_optimize_without_a_method_runs_the_proposal_within_its_call_limit(cli, 
     code, out, err = cli("optimize", "s", "--max-calls", "120", "--json")
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
-    assert (result["method"], result["then"], result["preset"]) == ("demos", None, "standard")
+    assert (result["method"], result["then"], result["preset"]) == ("demos", None, "thorough")
     assert result["why"] and result["kept"] in ("start", "found", "new demonstrations")
     assert result["requested_calls"] <= 120 and result["llm_calls"] <= 120
 

@@ -14,7 +14,7 @@ SERVER = ModelConfig(kind="server", base_url="http://127.0.0.1:8080/v1", model="
 
 def test_the_bundled_optimizer_gets_the_measured_proposal():
     chosen = propose(BUNDLED)
-    assert (chosen.method, chosen.then, chosen.preset) == ("demos", None, "standard")
+    assert (chosen.method, chosen.then, chosen.preset) == ("demos", None, "thorough")
     assert "docs/benchmarks.md" in chosen.why
 
 

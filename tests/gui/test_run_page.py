@@ -251,11 +251,11 @@ def test_the_page_is_usable_without_a_project(qtbot, state):
 def test_the_proposal_for_the_models_in_use_is_shown_and_chosen(page, state):
     assert page.method.name == "demos", "the proposal is chosen when a project opens"
     assert page.proposal_label.text().startswith(
-        "Proposed: Demonstration search (standard).")
-    assert page.preset == "standard"
+        "Proposed: Demonstration search (thorough).")
+    assert page.preset == "thorough"
     page.choose("pe2", "quick")
     page.use_proposal.click()
-    assert (page.method.name, page.preset, page.then()) == ("demos", "standard", None)
+    assert (page.method.name, page.preset, page.then()) == ("demos", "thorough", None)
 
 
 def test_a_method_the_optimizer_model_cannot_serve_is_warned_about_not_refused(page, state):
