@@ -10,11 +10,12 @@ a false gain of ten points or more. So a finished run
 2. checks it on every dev row the search never used (`RunContext.dev_parts`: all of dev,
    or the other two thirds after ProTeGi). Until 2026-12-06 the finalists were first
    compared again on a third of dev, which left two thirds for the check whatever the
-   method. Replayed on the candidates of six suites of 21 runs of the shared suite
-   (`benchmarks/selection_rules.py`, docs/benchmarks.md), ranking by the search's own
-   score and checking on all 30 rows gained +7.0 points on test on average where the old
-   rule gained +6.4 (from +5.6 to +8.0 after PE2; from +8.4 to +7.9 at the standard
-   preset and from +5.8 to +5.0 after APE), with no more picks below the start;
+   method. On seven suites of 21 runs of the shared suite (replays with
+   `benchmarks/selection_rules.py`, and runs; docs/benchmarks.md), ranking by the search's
+   own score and checking on all 30 rows gained +7.0 points on test on average where the
+   old rule gained +6.3 (from +5.6 to +8.0 after PE2 and to +7.2 after OPRO; from +8.4 to
+   +7.9 at the standard preset and from +5.8 to +5.0 after APE), with no more picks below
+   the start;
 3. lets it replace the starting prompt only if it beats the start on those rows by a
    one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
    with a higher mean (a 2-0 win is not enough);
