@@ -43,7 +43,7 @@ from promptstudio.llm.config import ModelConfig  # noqa: E402
 from promptstudio.llm.local import LocalBackend  # noqa: E402
 from promptstudio.optimize import estimate, runner, writing  # noqa: E402
 from promptstudio.optimize.budget import Budget  # noqa: E402
-from promptstudio.optimize.context import seeded  # noqa: E402
+from promptstudio.optimize.context import run_dev_split  # noqa: E402
 from promptstudio.optimize.events import (  # noqa: E402
     CandidateCreated,
     CandidateRejected,
@@ -51,7 +51,6 @@ from promptstudio.optimize.events import (  # noqa: E402
 )
 from promptstudio.optimize.method import method_named, methods  # noqa: E402
 from promptstudio.optimize.proposal import propose  # noqa: E402
-from promptstudio.optimize.selection import split_dev  # noqa: E402
 from promptstudio.store.records import ProjectSettings  # noqa: E402
 from promptstudio.store.workspace import Workspace  # noqa: E402
 
@@ -188,7 +187,7 @@ def pool_scores(project, run_id: int, choice, backend) -> list[dict]:
     ids = list(dict.fromkeys([choice.start, *ids]))
     scoring = project.scoring().key
     model = backend.model_id
-    third, _ = split_dev(project.examples("dev"), seeded(project.run(run_id).seed, "dev-split"))
+    third, _ = run_dev_split(project.examples("dev"), project.run(run_id).seed)
     select = {e.id for e in third}
     extra = [i for i in (choice.ablation, choice.bare) if i is not None]
     evaluator = Evaluator(project, backend)

@@ -66,6 +66,11 @@ class Pool:
         ranked = sorted(self.others, key=lambda c: (*key(c), -c["id"]), reverse=True)
         return ranked[0] if ranked else None
 
+    def unused(self) -> list[str]:
+        """The dev rows the run's search never used: the confirm part after ProTeGi, which
+        ranks on the select third; else all of dev."""
+        return self.confirm if "protegi" in self.row["method"] else list(self.start["dev"])
+
     def sel(self, c: dict) -> float:
         return mean(c["dev"], self.select)
 
@@ -106,9 +111,8 @@ def by_search(pool: Pool) -> dict:
     the search never used: all of dev, or the confirm part after ProTeGi, which ranks on
     the select third (there the replay ranks by train too; the run ranks ProTeGi's own
     finalists by their select score)."""
-    rows = pool.confirm if "protegi" in pool.row["method"] else list(pool.start["dev"])
     ranked = sorted(pool.others, key=lambda c: (-pool.train(c), pool.others.index(c)))
-    return pool.check(ranked[0] if ranked else None, rows)
+    return pool.check(ranked[0] if ranked else None, pool.unused())
 
 
 def pooled(pool: Pool) -> dict:
@@ -122,8 +126,7 @@ def pooled(pool: Pool) -> dict:
 def first_finalist(pool: Pool) -> dict:
     """The method's own first finalist (the pool is stored in the run's finalist order),
     checked like `by_search`."""
-    rows = pool.confirm if "protegi" in pool.row["method"] else list(pool.start["dev"])
-    return pool.check(pool.others[0] if pool.others else None, rows)
+    return pool.check(pool.others[0] if pool.others else None, pool.unused())
 
 
 RULES = {"ties to the start": ties_to_start, "ties checked": ties_checked,

@@ -105,10 +105,15 @@ class Scores:
 
 
 def seeded(seed: int, *keys: object) -> random.Random:
-    """A random generator for one purpose of a run with this seed, the same on every replay
-    (and outside the run: `benchmarks/optimizers.py` finds a run's select third with it)."""
+    """A random generator for one purpose of a run with this seed, the same on every replay."""
     text = repr((seed, *keys)).encode("utf-8")
     return random.Random(int.from_bytes(hashlib.sha256(text).digest()[:8], "big"))
+
+
+def run_dev_split(dev: Sequence[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    """How a run with this seed splits dev (`split_dev`): the third a search may rank on and
+    the two thirds kept from it. `benchmarks/optimizers.py` finds a finished run's with it."""
+    return split_dev(dev, seeded(seed, "dev-split"))
 
 
 class RunContext:
@@ -145,7 +150,7 @@ class RunContext:
         # Dev is split once, the same way on every replay: the search (ProTeGi's bandit)
         # may use `dev`; `confirm` is kept from it, for checking the winner against the
         # start (`selection`, `dev_parts`).
-        self.dev, self.confirm = split_dev(project.examples("dev"), self.rng("dev-split"))
+        self.dev, self.confirm = run_dev_split(project.examples("dev"), self.seed)
         self.test = project.examples("test")
         self.scores: dict[int, Scores] = {}
         self.finalists: list[Candidate] = []

@@ -643,8 +643,9 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
     if len(unseen) < MIN_CONFIRM_ROWS:
         return kept(no_dev_reason(len(unseen)))
     for candidate in pool:
-        if ctx.search_evidence(candidate)[1]:
-            choice.record(candidate.id, "search", ctx.search_score(candidate))
+        mean, rows, _ = ctx.search_evidence(candidate)
+        if rows:
+            choice.record(candidate.id, "search", mean)
     found = [c for c in pool if c.id != start.id]
     if not found:
         return kept(nothing_found_reason())
