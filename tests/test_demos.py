@@ -109,6 +109,16 @@ def test_max_k_equal_to_k_tries_one_size_only(workspace):
     assert {len(c.demo_ids) for c in demo_candidates(project, run.id)} == {3}
 
 
+def test_no_set_shows_more_than_half_the_training_examples(workspace):
+    """20 training rows, 3 of them the start's: sets of 16 would leave 4 rows to race on."""
+    project = letters_project(workspace)
+    run, _, _ = run_demos(project, CountingReader(enough=6), overrides={"max_k": 16})
+    sets = demo_candidates(project, run.id, "random")
+    assert [len(c.demo_ids) for c in sets] == [3, 8] * 3, "17 to draw from: at most 8"
+    for candidate in sets:
+        assert len(train_ids_evaluated(project, candidate)) >= len(candidate.demo_ids)
+
+
 def test_no_set_is_scored_on_its_own_demonstrations(workspace):
     project = letters_project(workspace)
     run, _, _ = run_demos(project, DemoReader(easy=EASY))
