@@ -23,7 +23,7 @@ WORDS = ("apple banana cherry damson elder fig grape hazel iris juniper kiwi lem
 
 
 def letters_project(workspace, name: str = "letters", **settings):
-    """First-letter task: 20 train, 10 dev (5 to choose on, 5 to confirm), 4 test rows."""
+    """First-letter task: 20 train, 10 dev, 4 test rows."""
     project = workspace.create(ProjectSettings(
         name=name, instruction=settings.pop("instruction", "Answer."), **settings))
     project.add_examples([Row(w, w[0], (w[0],), "train") for w in WORDS[:20]])

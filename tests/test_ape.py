@@ -245,10 +245,10 @@ def test_logprob_scoring_ranks_by_the_likelihood_of_the_reference_answer(workspa
     assert all(len(c) == 1 and c[0][0] == " " and c[0][1:] in train_outputs
                for _, c in answers_scored), "the reference answer, after one space"
     answers = [p for p in model.prompts if p.startswith("Instruction: ")]
-    # Answers only to choose and report: the 2 finalists and the start on the 4 select rows
-    # of dev; the winner, the start and the winner's examples with no instruction on the 6
-    # confirm rows; the winner and the start on test.
-    assert len(answers) == 3 * 4 + 3 * 6 + 2 * 4
+    # Answers only to choose and report: the search's best, the start and the best's
+    # examples with no instruction on all 10 dev rows (the search never used dev); the
+    # best and the start on test.
+    assert len(answers) == 3 * 10 + 2 * 4
     assert outcome.best.instruction == GOOD
 
 

@@ -26,8 +26,8 @@ def test_each_sample_makes_a_project_with_all_three_splits(workspace, sample):
 def test_a_quick_search_visibly_improves_the_feelings_sample(workspace, local_backend):
     project, _ = workflows.create_sample_project(workspace, "emotions")
     run_plan = runner.plan(project, "demos", preset="quick")
-    # Seed 1: with seed 0 the found examples win on the confirm rows 7 to 3 (p = 0.17),
-    # short of the bar, so that run rightly keeps the start.
+    # Seed 1: when this test was written, seed 0's found examples won only 7 to 3 on the
+    # rows they were checked on (p = 0.17), short of the bar, and that run kept the start.
     run = runner.create_run(project, run_plan, preset="quick", seed=1, budget=Budget())
     outcome = runner.execute(project, run.id, local_backend, local_backend)
     assert outcome.test_score >= outcome.baseline_test_score + 0.2, outcome
