@@ -67,9 +67,15 @@ class Pool:
         return ranked[0] if ranked else None
 
     def unused(self) -> list[str]:
-        """The dev rows the run's search never used: the confirm part after ProTeGi, which
-        ranks on the select third; else all of dev."""
-        return self.confirm if "protegi" in self.row["method"] else list(self.start["dev"])
+        """The dev rows the run's search never used: the confirm part where the search
+        scored the select third (ProTeGi ranking a beam of more than one), else all of dev.
+        A run under the rule now says which (`select_rows`); for older rows, whose
+        `select_rows` is always the select third, the method tells."""
+        if "search" in self.row.get("start_scores", {}):
+            searched = self.row["select_rows"] > 0
+        else:
+            searched = "protegi" in self.row["method"]
+        return self.confirm if searched else list(self.start["dev"])
 
     def sel(self, c: dict) -> float:
         return mean(c["dev"], self.select)
