@@ -161,11 +161,13 @@ class DemoSearch(Method):
         layout = own_layout(ctx, base) if params.get("layouts") else None
         steps = 3 if layout else 2
         ctx.begin_step(1, steps, "Finding examples the model already answers right")
-        sizes = set_sizes(params, sum(x.id not in base.demo_ids for x in ctx.train))
+        pool = drawable(ctx, base)
+        sizes = set_sizes(params, len(pool))
         sets = [("random", ids)
-                for ids in random_sets(ctx, base, sizes, params["random_sets"])]
+                for ids in random_sets(ctx, pool, sizes, params["random_sets"])]
         sets += [("bootstrapped", ids)
-                 for ids in bootstrapped_sets(ctx, base, sizes, params["bootstrapped_sets"])]
+                 for ids in bootstrapped_sets(ctx, base, pool, sizes,
+                                              params["bootstrapped_sets"])]
         arms = [base]
         seen = {frozenset(base.demo_ids)}
         for origin, ids in sets:
@@ -252,20 +254,25 @@ def set_sizes(params: dict, available: int) -> list[int]:
     return sorted({min(size, cap) for size in (low, (low + high) // 2, high)})
 
 
-def random_sets(ctx: RunContext, base: Candidate, sizes: Sequence[int], count: int
+def drawable(ctx: RunContext, base: Candidate) -> list[Example]:
+    """The training examples a new set is drawn from: all but those `base` shows."""
+    return [x for x in ctx.train if x.id not in base.demo_ids]
+
+
+def random_sets(ctx: RunContext, pool: Sequence[Example], sizes: Sequence[int], count: int
                 ) -> list[tuple[int, ...]]:
-    pool = [x.id for x in ctx.train if x.id not in base.demo_ids]
-    return [tuple(ctx.rng("demos-random", index).sample(pool, min(size, len(pool))))
+    ids = [x.id for x in pool]
+    return [tuple(ctx.rng("demos-random", index).sample(ids, min(size, len(ids))))
             for index, size in zip(range(count), cycle(sizes), strict=False)]
 
 
-def bootstrapped_sets(ctx: RunContext, base: Candidate, sizes: Sequence[int], count: int
-                      ) -> list[tuple[int, ...]]:
-    """Sets drawn from examples the base prompt answers right, among twice as many tried as
-    the largest set needs per set. Sets too large for the right answers found are smaller."""
+def bootstrapped_sets(ctx: RunContext, base: Candidate, pool: Sequence[Example],
+                      sizes: Sequence[int], count: int) -> list[tuple[int, ...]]:
+    """Sets drawn from examples of `pool` the base prompt answers right, among twice as many
+    tried as the largest set needs per set. Sets too large for the right answers found are
+    smaller."""
     if count == 0:
         return []
-    pool = [x for x in ctx.train if x.id not in base.demo_ids]
     tried = ctx.sample(pool, 2 * max(sizes) * count, "demos-bootstrap")
     right = [e.example_id for e in ctx.evaluate(base, tried) if e.score >= 1.0]
     if len(right) < min(sizes):
