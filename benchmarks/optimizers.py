@@ -14,6 +14,11 @@ instruction with 3 demonstrations drawn from train (seeded), as every run starts
 (`optimize.proposal`), as `promptstudio optimize NAME` with no method does: at the
 proposal's preset unless `--preset` says otherwise.
 
+Instruction methods write with the meta-prompts the app picks for the bundled model (the
+base-model variant, `writing.writer_for`) unless `--writer paper` asks for the papers';
+until 2026-12-07 the papers' were the benchmark's default, and rows labelled without
+"/base" were written with them.
+
 With `--rows`, each finished run is appended to that file as one JSON line, and runs
 already in it are not run again: a long benchmark can be stopped and picked up later.
 
@@ -354,9 +359,10 @@ def main() -> int:
     parser.add_argument("--then", default=None, choices=[None, "demos"])
     parser.add_argument("--turns", type=int, default=1,
                         help="with --then: how many times the method and demos take turns")
-    parser.add_argument("--writer", choices=writing.WRITERS, default=writing.PAPER,
-                        help="the meta-prompts instruction methods write with (rows of "
-                             "'base' runs are labelled method/base)")
+    parser.add_argument("--writer", choices=writing.WRITERS, default=None,
+                        help="the meta-prompts instruction methods write with; default: "
+                             "those the app picks for the bundled model (base). Rows of "
+                             "'base' runs are labelled method/base")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=100)
     parser.add_argument("--dev", type=int, default=20)
@@ -373,6 +379,7 @@ def main() -> int:
     tasks = (args.tasks.split(",") if args.tasks
              else list(json.loads((folder / "tasks.json").read_text())))
     default = propose(ModelConfig())
+    args.writer = args.writer or writing.writer_for(ModelConfig())
     names = args.methods.split(",") if args.methods else methods()
     args.preset = args.preset or (default.preset if "default" in names else "quick")
     chosen = [(default.method, default.then) if name == "default" else (name, args.then)

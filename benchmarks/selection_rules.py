@@ -11,9 +11,11 @@ Every rule makes one sign test of one challenger against the start on dev rows t
 neither the search nor the choice of the challenger used, so each is as safe from luck as
 the others; they differ in how the challenger is chosen, on how many rows it is checked,
 and whether a challenger that does not beat the start on the select rows is checked at all.
-The rule runs follow now (`optimize.runner.choose`, since 2026-12-06) is "by search score":
+The rule runs follow now (`optimize.runner.choose`, since 2026-12-06) is "by search (now)":
 the search's own ranking picks the challenger, checked on every dev row the search never
-used (the select third is used only by ProTeGi, which ranks its beam there).
+used (the select third is used only by ProTeGi, which ranks its beam there), then the step
+that credits a gain to the examples where the user's instruction with them does as well
+(`credited`; a gain neither part alone made is kept whole since 2026-12-07).
 
     python benchmarks/selection_rules.py ROWS.jsonl [ROWS.jsonl ...]
 """
@@ -113,12 +115,46 @@ def by_train(pool: Pool) -> dict:
 
 
 def by_search(pool: Pool) -> dict:
-    """The rule now: the best by the search's own score (train), checked on every dev row
-    the search never used: all of dev, or the confirm part after ProTeGi, which ranks on
-    the select third (there the replay ranks by train too; the run ranks ProTeGi's own
-    finalists by their select score)."""
+    """The best by the search's own score (train), checked on every dev row the search
+    never used: all of dev, or the confirm part after ProTeGi, which ranks on the select
+    third (there the replay ranks by train too; the run ranks ProTeGi's own finalists by
+    their select score). No credit step: a new instruction with new examples keeps its
+    words whenever it wins."""
     ranked = sorted(pool.others, key=lambda c: (-pool.train(c), pool.others.index(c)))
     return pool.check(ranked[0] if ranked else None, pool.unused())
+
+
+def credited(pool: Pool, unclear_keeps_start: bool) -> dict:
+    """`by_search`, then the credit step of `optimize.runner.choose`: a new instruction with
+    new examples must also beat the user's instruction with the same examples (the run's
+    "ablation" candidate, in the pool where the run made one); if it does not, the user's
+    instruction with those examples is the pick where it beats the start, and otherwise
+    the start (until 2026-12-07) or the winner whole (now). Exact where the replay's
+    challenger is the run's, as under the rule runs follow; rows made before pools held
+    the ablation get no credit step."""
+    pick = by_search(pool)
+    own_words = next((c for c in pool.row["pool"] if c["operation"] == "ablation"), None)
+    if pick is pool.start or own_words is None or (
+            pick["instruction"] == pool.start["instruction"]):
+        return pick
+    rows = pool.unused()
+    if beats(pick["dev"], own_words["dev"], rows):
+        return pick
+    if beats(own_words["dev"], pool.start["dev"], rows):
+        return own_words
+    return pool.start if unclear_keeps_start else pick
+
+
+def credit_until_1207(pool: Pool) -> dict:
+    """The rule from 2026-12-06 to 12-07: where neither part alone beat what it replaces,
+    the start was kept."""
+    return credited(pool, unclear_keeps_start=True)
+
+
+def by_search_credited(pool: Pool) -> dict:
+    """The rule now: `by_search` with the credit step, a gain neither part alone made
+    kept whole."""
+    return credited(pool, unclear_keeps_start=False)
 
 
 def pooled(pool: Pool) -> dict:
@@ -137,7 +173,8 @@ def first_finalist(pool: Pool) -> dict:
 
 RULES = {"ties to the start": ties_to_start, "ties checked": ties_checked,
          "always checked": always_checked, "by train": by_train,
-         "by search (now)": by_search, "first finalist": first_finalist,
+         "no credit step": by_search, "credit until 12-07": credit_until_1207,
+         "by search (now)": by_search_credited, "first finalist": first_finalist,
          "pooled": pooled}
 
 

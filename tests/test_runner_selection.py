@@ -229,6 +229,41 @@ def test_a_gain_from_the_examples_alone_is_credited_to_the_examples(workspace):
     assert "so the gain is the examples'" in choice.reason
 
 
+def test_a_gain_that_needs_both_the_words_and_the_examples_keeps_both(workspace):
+    """OPRO then demonstration search. The written instruction and examples of vowel words
+    each lift two dev rows, and together four: the pair beats the start (4-0), but neither
+    part alone beats what it replaces clearly enough (2-0 each). The pair is the pick, and
+    the reason says the gain is the two together; until 2026-12-07 the start was kept."""
+    project = letters_project(workspace, instruction="Answer.")
+    written = "Name the first letter."
+    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos) >= 2  # noqa: E731
+
+    def right(instruction: str, demos: list[str]) -> float:
+        if instruction == written:
+            return 0.8 if vowels(demos) else 0.6
+        if instruction == "Answer.":
+            return 0.67 if vowels(demos) else 0.5
+        return 0.5
+
+    outcome = finished(project, KnownModel(right, writer(written)), method="opro",
+                       then="demos")
+    choice = outcome.choice
+    assert choice.kind == FOUND and outcome.best.id == choice.best_found
+    assert outcome.best.instruction == written and vowels([i for i, _ in outcome.best.demos])
+    own_words = project.candidate(choice.ablation)
+    assert (own_words.instruction, own_words.demo_ids) == ("Answer.", outcome.best.demo_ids)
+    part = lambda candidate: choice.score(candidate.id, "confirm")  # noqa: E731
+    assert (part(outcome.best), part(own_words), choice.score(choice.start, "confirm")) == (
+        0.8, 0.6, 0.4)
+    assert ("Neither part alone did clearly better: its instruction against yours with the "
+            "same examples scored 0.80 against 0.60 (better on 2 rows, worse on 0; sign test "
+            "p = 0.25), and your instruction with its examples against your prompt 0.60 "
+            "against 0.40 (better on 2 rows, worse on 0; sign test p = 0.25). So it is kept "
+            "whole: the gain is the new instruction and the new examples together.") in (
+                choice.reason)
+    assert "It also beat the same examples with no instruction at all" in choice.reason
+
+
 def test_without_enough_dev_rows_the_start_is_kept_and_the_user_told_why(workspace):
     from promptstudio.dataio import Row
 

@@ -33,7 +33,6 @@ from promptstudio.optimize.selection import (
     examples_changed,
     examples_meta,
     examples_phrase,
-    examples_unclear_reason,
     found_reason,
     new_demos_reason,
     no_dev_reason,
@@ -586,8 +585,8 @@ def _finish(ctx: RunContext) -> tuple[Candidate, Choice]:
 
 def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choice]:
     """The finalist the search scored best, if it beats the start on every dev row the
-    search never used; the user's instruction with its demonstrations, if those made the
-    gain; else the start. Ties go to the start at every step."""
+    search never used; the user's instruction with its demonstrations instead, if those
+    alone made the gain; else the start. Ties go to the start at every step."""
     start = ctx.start
     searched, unseen = ctx.dev_parts()
     choice = Choice(start.id, start.id, KEPT_START, "", ctx.task.model_id, len(searched),
@@ -613,18 +612,20 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
         return choice.score(candidate.id, "dev")
 
     def picked(candidate: Candidate, kind: str, check: Duel, words_check: Duel | None,
-               bare_check: Duel | None = None) -> tuple[Candidate, Choice]:
+               bare_check: Duel | None = None, demos_check: Duel | None = None
+               ) -> tuple[Candidate, Choice]:
         choice.picked, choice.kind = candidate.id, kind
         candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
         choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(unseen),
                                           words_check, examples_phrase(candidate, start))
                          if kind == NEW_DEMOS else
                          found_reason(candidate, start, check, len(unseen), words_check,
-                                      bare_check))
+                                      bare_check, demos_check))
         return candidate, choice
 
     def found_words(candidate: Candidate, scores: dict[int, float], check: Duel,
-                    words_check: Duel | None) -> tuple[Candidate, Choice]:
+                    words_check: Duel | None, demos_check: Duel | None = None
+                    ) -> tuple[Candidate, Choice]:
         """Pick a written instruction, after scoring its prompt with the instruction left
         out (the same template, layout and examples) against it on the same rows."""
         written_as = {key: candidate.meta[key] for key in RECORDED if key in candidate.meta}
@@ -632,7 +633,7 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
                                  parents=[candidate], clean=False, meta=written_as or None)
         choice.bare = bare.id
         bare_check = duel(scores, measure(bare, "confirm"))
-        return picked(candidate, FOUND, check, words_check, bare_check)
+        return picked(candidate, FOUND, check, words_check, bare_check, demos_check)
 
     def kept(reason: str) -> tuple[Candidate, Choice]:
         if searched or unseen:
@@ -675,7 +676,7 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
     demos_check = duel(own_words_scores, start_scores)
     if demos_check.won:
         return picked(own_words, NEW_DEMOS, demos_check, words_check)
-    return kept(examples_unclear_reason(check, words_check, len(unseen)))
+    return found_words(best, best_scores, check, words_check, demos_check)
 
 
 def _top_by_train(ctx: RunContext) -> list[Candidate]:
