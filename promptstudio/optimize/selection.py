@@ -222,8 +222,8 @@ def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_ro
         text += (" Neither part alone did clearly better: its instruction against yours "
                  f"with the same examples scored {instruction_check.describe()}, and your "
                  f"instruction with its examples against your prompt "
-                 f"{examples_check.describe()}. So it is kept whole: the gain is the new "
-                 "instruction and the new examples together.")
+                 f"{examples_check.describe()}. So the two are kept together: the gain needs "
+                 "both the new examples and a change of instruction.")
     if bare_check is not None and bare_check.won:
         text += (" It also beat the same examples with no instruction at all: "
                  f"{bare_check.describe()}.")
