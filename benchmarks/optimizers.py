@@ -8,7 +8,7 @@ instruction with 3 demonstrations drawn from train (seeded), as every run starts
 
     python benchmarks/optimizers.py [--tasks a,b] [--methods x,y|default] [--preset quick]
         [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos [--turns N]] [--json]
-        [--rows rows.jsonl] [--write docs/benchmarks.md]
+        [--rows rows.jsonl] [--report-with other.jsonl ...] [--write docs/benchmarks.md]
 
 `--methods default` runs what PromptStudio proposes for the bundled optimizer model
 (`optimize.proposal`), as `promptstudio optimize NAME` with no method does: at the
@@ -230,14 +230,22 @@ def _part(scores: dict, part: str) -> str:
     return _score(scores.get(part))
 
 
+def shown(row: dict, preset: str) -> str:
+    """A row's column in a report at `preset`: its method, and its own preset where that
+    is another (the default runs at `thorough`)."""
+    own = row.get("preset") or preset
+    return row["method"] if own == preset else f"{row['method']} ({own})"
+
+
 def report(rows: list[dict], args, command: str) -> str:
     """The benchmark as Markdown: what each method gained on test, how often its pick fell
     below the start, what the readability gate set aside, and every run in detail."""
+    rows = [{**r, "method": shown(r, args.preset)} for r in rows]
     methods_run = sorted({r["method"] for r in rows})
     tasks = sorted({r["task"] for r in rows})
     by = {(r["task"], r["method"]): r for r in rows}
     proposal = propose(ModelConfig())
-    default = proposal.label if args.preset == proposal.preset else None
+    default = shown({"method": proposal.label, "preset": proposal.preset}, args.preset)
     lines = ["| | " + " | ".join(m + (" (default)" if m == default else "")
                                   for m in methods_run) + " |",
              "|---|" + "---|" * len(methods_run)]
@@ -370,6 +378,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", default=None)
     parser.add_argument("--rows", default=None, help="JSON-lines file of finished runs")
+    parser.add_argument("--report-with", nargs="*", default=[], metavar="ROWS",
+                        help="JSON-lines files of finished runs to report beside --rows "
+                             "(not run, not resumed); a row at another preset is shown "
+                             "as 'method (preset)'")
     parser.add_argument("--pool", action="store_true",
                         help="also score every candidate the run chose among on all of dev "
                              "and test, into the row's 'pool' (for selection_rules.py)")
@@ -402,7 +414,9 @@ def main() -> int:
                     handle.write(json.dumps(row) + "\n")
     backend.close()
     command = "python benchmarks/optimizers.py " + " ".join(sys.argv[1:])
-    table = report(rows, args, command.strip())
+    beside = [json.loads(line) for path in args.report_with
+              for line in Path(path).read_text().splitlines() if line.strip()]
+    table = report(rows + beside, args, command.strip())
     print(table)
     if args.write:
         Path(args.write).write_text(table + "\n")
