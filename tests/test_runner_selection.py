@@ -258,9 +258,9 @@ def test_a_gain_that_needs_both_the_words_and_the_examples_keeps_both(workspace)
     assert ("Neither part alone did clearly better: its instruction against yours with the "
             "same examples scored 0.80 against 0.60 (better on 2 rows, worse on 0; sign test "
             "p = 0.25), and your instruction with its examples against your prompt 0.60 "
-            "against 0.40 (better on 2 rows, worse on 0; sign test p = 0.25). So the two are "
-            "kept together: the gain needs both the new examples and a change of "
-            "instruction.") in (
+            "against 0.40 (better on 2 rows, worse on 0; sign test p = 0.25). Together they "
+            "did beat your prompt, so the new instruction and the new examples are kept "
+            "together.") in (
                 choice.reason)
     assert "It also beat the same examples with no instruction at all" in choice.reason
 

@@ -27,9 +27,14 @@ a false gain of ten points or more. So a finished run
    (Wan et al. 2024, arXiv 2406.15708, find that optimizing the examples beats optimizing
    the instruction; Honovich et al. 2022, arXiv 2205.10782, that a base model writes poor
    instructions). If neither part alone clearly beats what it replaces, the winner is kept
-   whole and the reason says that the gain is the two together. Until 2026-12-07 that case
-   kept the start, which threw away gains the check had confirmed: on negation, OPRO's
-   words with new examples beat the start 6-2 on 30 dev rows, 0.38 against 0.08 on test;
+   whole, since only it has beaten the start, and the reason says that neither part did
+   alone. Until 2026-12-07 that case kept the start, which threw away gains the check had
+   confirmed: on negation, OPRO's words with new examples beat the start 6-2 on 30 dev
+   rows, 0.38 against 0.08 on test. The price is words that may say nothing of the task:
+   after OPRO on number to words, "In an environmental classification system, the project
+   is composed of several" with new examples (0.12 to 0.16 on test, where the user's
+   instruction with the same examples also scores 0.16). Showing the user's instruction
+   there instead would show a prompt that has not clearly beaten the start;
 5. when it keeps a written instruction, scores the same demonstrations with no instruction
    at all on the same rows, and says in the reason whether the words beat none: a small
    model that follows its examples may gain as much from dropping the user's instruction as
@@ -222,8 +227,8 @@ def found_reason(candidate: Candidate, start: Candidate, check: Duel, confirm_ro
         text += (" Neither part alone did clearly better: its instruction against yours "
                  f"with the same examples scored {instruction_check.describe()}, and your "
                  f"instruction with its examples against your prompt "
-                 f"{examples_check.describe()}. So the two are kept together: the gain needs "
-                 "both the new examples and a change of instruction.")
+                 f"{examples_check.describe()}. Together they did beat your prompt, so the new "
+                 "instruction and the new examples are kept together.")
     if bare_check is not None and bare_check.won:
         text += (" It also beat the same examples with no instruction at all: "
                  f"{bare_check.describe()}.")
