@@ -309,7 +309,7 @@ def report(rows: list[dict], args, command: str) -> str:
                   "cases, a prefilled answer, one line per sample). Passed the gate: the "
                   "share of the instructions the optimizer model wrote that became "
                   "candidates (the rest were set aside as unreadable).", "",
-                  "| method | meta-prompts | tasks | gain (points) | picks above the start "
+                  "| method | meta-prompts | tasks | gain (points) | picks with written words "
                   "| written | set aside | passed the gate |",
                   "|---|---|---|---|---|---|---|---|"]
         for m in compared:
