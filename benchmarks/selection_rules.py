@@ -13,9 +13,10 @@ the others; they differ in how the challenger is chosen, on how many rows it is 
 and whether a challenger that does not beat the start on the select rows is checked at all.
 The rule runs follow now (`optimize.runner.choose`, since 2026-12-06) is "by search (now)":
 the search's own ranking picks the challenger, checked on every dev row the search never
-used (the select third is used only by ProTeGi, which ranks its beam there), then the step
-that credits a gain to the examples where the user's instruction with them does as well
-(`credited`; a gain neither part alone made is kept whole since 2026-12-07).
+used (the select third is used only by ProTeGi, which ranks its beam there), then the
+credit step for a new instruction with new examples (`credited`: the examples alone get
+the credit where they beat the start and the words do not beat the user's with them; a
+gain neither part alone made is kept whole since 2026-12-07).
 
     python benchmarks/selection_rules.py ROWS.jsonl [ROWS.jsonl ...]
 """
