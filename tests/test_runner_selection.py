@@ -208,6 +208,24 @@ def test_words_that_do_no_better_than_none_are_not_said_to_have_made_the_gain(wo
         "what the new instruction says.")
 
 
+def test_a_pick_that_keeps_the_users_instruction_is_checked_on_all_of_dev_after_protegi(
+        workspace):
+    """ProTeGi ranks its beam of instructions on the select third of dev, shown with the
+    start's examples. Its written instruction does worse, so the user's stays; the examples
+    of vowel words then win. No row of dev chose any part of that pick, so it is checked on
+    all of dev, and the reason says why the select third is among them."""
+    project = letters_project(workspace, instruction="Answer.")
+    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos) >= 2  # noqa: E731
+    model = KnownModel(lambda instruction, demos: 0.05 if instruction != "Answer." else
+                       (0.95 if vowels(demos) else 0.3), writer("Name the first letter."))
+    outcome = finished(project, model, method="protegi", then="demos", overrides={"beam": 1})
+    choice = outcome.choice
+    assert choice.kind == NEW_DEMOS and outcome.best.instruction == "Answer."
+    assert (choice.select_rows, choice.confirm_rows) == (4, 10)
+    assert ("On all 10 dev rows (the search ranked instructions on 4 of them, and this "
+            "prompt keeps yours) they scored") in choice.reason
+
+
 def test_a_gain_from_the_examples_alone_is_credited_to_the_examples(workspace):
     """ProTeGi then demonstration search. The written instruction helps a little with the
     start's examples, so ProTeGi keeps it and the examples are searched for it; but with

@@ -46,7 +46,7 @@ from promptstudio.optimize.events import (
     Progress,
     StepStarted,
 )
-from promptstudio.optimize.selection import split_dev
+from promptstudio.optimize.selection import examples_meta, split_dev
 from promptstudio.parsing import after_reasoning, clean_instruction, reasoning_of
 from promptstudio.store.project import Project
 from promptstudio.store.records import Candidate, Evaluation, Example, Run, Scoring
@@ -499,6 +499,15 @@ class RunContext:
         if any(scores.count("dev") for scores in self.scores.values()):
             return list(self.dev), list(self.confirm)
         return [], [*self.dev, *self.confirm]
+
+    def ranked_only_instructions_on_dev(self) -> bool:
+        """Whether every candidate the search scored on dev shows the start's examples in
+        the start's way (ProTeGi's beam of instructions): then those rows chose no part of a
+        pick that keeps the user's instruction, and it can be checked on all of dev."""
+        shown = (self.start.demo_ids, examples_meta(self.start))
+        return all((c.demo_ids, examples_meta(c)) == shown
+                   for c in self.project.candidates(self.run.id)
+                   if c.id in self.scores and self.scores[c.id].count("dev"))
 
     def prompt_for(self, candidate: Candidate, example: Example) -> str:
         """The full prompt the task model sees for this example."""

@@ -29,6 +29,7 @@ from promptstudio.optimize.selection import (
     NEW_DEMOS,
     Choice,
     Duel,
+    checked_rows,
     duel,
     examples_changed,
     examples_meta,
@@ -585,14 +586,18 @@ def _finish(ctx: RunContext) -> tuple[Candidate, Choice]:
 
 def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choice]:
     """The finalist the search scored best, if it beats the start on every dev row the
-    search never used; the user's instruction with its demonstrations instead, if those
-    alone made the gain; else the start. Ties go to the start at every step."""
+    search never used (or on all of dev, for a pick that keeps the user's instruction after
+    a search that ranked only instructions there); the user's instruction with its
+    demonstrations instead, if those alone made the gain; else the start. Ties go to the
+    start at every step."""
     start = ctx.start
     searched, unseen = ctx.dev_parts()
+    dev_rows = [*searched, *unseen]
+    checked_on = checked_rows(len(unseen))
     choice = Choice(start.id, start.id, KEPT_START, "", ctx.task.model_id, len(searched),
                     len(unseen))
     ctx.log(f"Choosing among {len(pool)} finalists: the search's best is checked against "
-            f"your prompt on the {len(unseen)} dev rows the search never used.")
+            f"your prompt on {checked_on}.")
 
     def measure(candidate: Candidate, part: str) -> dict[int, float]:
         """Score a candidate on the rows the search never used: its mean goes into the
@@ -603,12 +608,12 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
 
     def whole_dev(candidate: Candidate) -> float:
         """The candidate's mean on all of dev, scoring only the rows it lacks."""
-        rows = [*searched, *unseen]
         known = ctx.scores.get(candidate.id, Scores()).per_example.get("dev", {})
-        if missing := [row for row in rows if row.id not in known]:
+        if missing := [row for row in dev_rows if row.id not in known]:
             ctx.score(candidate, missing, "dev")
             known = ctx.scores[candidate.id].per_example["dev"]
-        choice.record(candidate.id, "dev", sum(known[row.id] for row in rows) / len(rows))
+        choice.record(candidate.id, "dev",
+                      sum(known[row.id] for row in dev_rows) / len(dev_rows))
         return choice.score(candidate.id, "dev")
 
     def picked(candidate: Candidate, kind: str, check: Duel, words_check: Duel | None,
@@ -616,10 +621,10 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
                ) -> tuple[Candidate, Choice]:
         choice.picked, choice.kind = candidate.id, kind
         candidate_dev, start_dev = whole_dev(candidate), whole_dev(start)
-        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, len(unseen),
+        choice.reason = (new_demos_reason(start_dev, candidate_dev, check, checked_on,
                                           words_check, examples_phrase(candidate, start))
                          if kind == NEW_DEMOS else
-                         found_reason(candidate, start, check, len(unseen), words_check,
+                         found_reason(candidate, start, check, checked_on, words_check,
                                       bare_check, demos_check))
         return candidate, choice
 
@@ -654,11 +659,17 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
     # go to the method's own order of its finalists.
     best = max(found, key=lambda c: (ctx.search_score(c), -found.index(c)))
     choice.best_found = best.id
+    if searched and best.instruction == start.instruction and (
+            ctx.ranked_only_instructions_on_dev()):
+        unseen = dev_rows
+        choice.confirm_rows = len(unseen)
+        checked_on = checked_rows(len(unseen), instructions_ranked_on=len(searched))
+        ctx.log(f"The search's best keeps your instruction, so it is checked on {checked_on}.")
     start_scores = measure(start, "confirm")
     best_scores = measure(best, "confirm")
     check = duel(best_scores, start_scores)
     if not check.won:
-        return kept(unconfirmed_reason(ctx.search_evidence(best), check, len(unseen)))
+        return kept(unconfirmed_reason(ctx.search_evidence(best), check, checked_on))
     new_words = best.instruction != start.instruction
     new_demos = examples_changed(best, start)
     if not new_words:
