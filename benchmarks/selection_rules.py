@@ -16,7 +16,8 @@ the search's own ranking picks the challenger, checked on every dev row the sear
 used (the select third is used only by ProTeGi, which ranks its beam there), then the
 credit step for a new instruction with new examples (`credited`: the examples alone get
 the credit where they beat the start and the words do not beat the user's with them; a
-gain neither part alone made is kept whole since 2026-12-07).
+gain neither part alone made is kept whole since 2026-12-07; on the same day a pick that
+keeps the user's instruction came to be checked on all of dev after ProTeGi too).
 
     python benchmarks/selection_rules.py ROWS.jsonl [ROWS.jsonl ...]
 """
@@ -115,17 +116,25 @@ def by_train(pool: Pool) -> dict:
     return pool.check(pool.by(lambda c: (pool.train(c),)))
 
 
-def by_search(pool: Pool) -> dict:
+def by_search(pool: Pool, own_instruction_on_all_dev: bool = True) -> dict:
     """The best by the search's own score (train), checked on every dev row the search
     never used: all of dev, or the confirm part after ProTeGi, which ranks on the select
     third (there the replay ranks by train too; the run ranks ProTeGi's own finalists by
-    their select score). No credit step: a new instruction with new examples keeps its
-    words whenever it wins."""
+    their select score). Since 2026-12-07 a challenger with the start's instruction is
+    checked on all of dev after ProTeGi too (`own_instruction_on_all_dev`; ProTeGi's beam
+    shows the start's examples, so the select third ranked instructions only). No credit
+    step: a new instruction with new examples keeps its words whenever it wins."""
     ranked = sorted(pool.others, key=lambda c: (-pool.train(c), pool.others.index(c)))
-    return pool.check(ranked[0] if ranked else None, pool.unused())
+    challenger = ranked[0] if ranked else None
+    rows = pool.unused()
+    if own_instruction_on_all_dev and challenger is not None and (
+            challenger["instruction"] == pool.start["instruction"]):
+        rows = list(pool.start["dev"])
+    return pool.check(challenger, rows)
 
 
-def credited(pool: Pool, unclear_keeps_start: bool) -> dict:
+def credited(pool: Pool, unclear_keeps_start: bool, own_instruction_on_all_dev: bool = True
+             ) -> dict:
     """`by_search`, then the credit step of `optimize.runner.choose`: a new instruction with
     new examples must also beat the user's instruction with the same examples (the run's
     "ablation" candidate, in the pool where the run made one); if it does not, the user's
@@ -133,7 +142,7 @@ def credited(pool: Pool, unclear_keeps_start: bool) -> dict:
     the start (until 2026-12-07) or the winner whole (now). Exact where the replay's
     challenger is the run's, as under the rule runs follow; rows made before pools held
     the ablation get no credit step."""
-    pick = by_search(pool)
+    pick = by_search(pool, own_instruction_on_all_dev)
     own_words = next((c for c in pool.row["pool"] if c["operation"] == "ablation"), None)
     if pick is pool.start or own_words is None or (
             pick["instruction"] == pool.start["instruction"]):
@@ -147,14 +156,21 @@ def credited(pool: Pool, unclear_keeps_start: bool) -> dict:
 
 
 def credit_until_1207(pool: Pool) -> dict:
-    """The rule from 2026-12-06 to 12-07: where neither part alone beat what it replaces,
-    the start was kept."""
-    return credited(pool, unclear_keeps_start=True)
+    """The rule from 2026-12-06 to the morning of 12-07: where neither part alone beat what
+    it replaces, the start was kept; after ProTeGi every pick was checked on two thirds of
+    dev."""
+    return credited(pool, unclear_keeps_start=True, own_instruction_on_all_dev=False)
+
+
+def two_thirds_after_protegi(pool: Pool) -> dict:
+    """The rule on 2026-12-07 until a pick that keeps the user's instruction was checked on
+    all of dev after ProTeGi too."""
+    return credited(pool, unclear_keeps_start=False, own_instruction_on_all_dev=False)
 
 
 def by_search_credited(pool: Pool) -> dict:
     """The rule now: `by_search` with the credit step, a gain neither part alone made
-    kept whole."""
+    kept whole, a pick with the user's instruction checked on all of dev."""
     return credited(pool, unclear_keeps_start=False)
 
 
@@ -175,8 +191,8 @@ def first_finalist(pool: Pool) -> dict:
 RULES = {"ties to the start": ties_to_start, "ties checked": ties_checked,
          "always checked": always_checked, "by train": by_train,
          "no credit step": by_search, "credit until 12-07": credit_until_1207,
-         "by search (now)": by_search_credited, "first finalist": first_finalist,
-         "pooled": pooled}
+         "2/3 after ProTeGi": two_thirds_after_protegi, "by search (now)": by_search_credited,
+         "first finalist": first_finalist, "pooled": pooled}
 
 
 def main() -> int:
