@@ -671,8 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the method (default: the one proposed for the optimizer model, "
                           "with its follow-up and preset)")
     opt.add_argument("--then", choices=["demos"], default=None,
-                     help="afterwards, search demonstrations for the best instruction and for "
-                          "yours")
+                     help="afterwards, search demonstrations for the best instruction")
     opt.add_argument("--turns", type=int, default=1,
                      help="with --then: take turns this many times, each instruction search "
                           "starting from the best instruction and demonstrations so far")

@@ -247,29 +247,6 @@ def test_a_gain_from_the_examples_alone_is_credited_to_the_examples(workspace):
     assert "so the gain is the examples'" in choice.reason
 
 
-def test_examples_are_searched_for_the_users_instruction_too_after_another_method(
-        workspace):
-    """ProTeGi then demonstration search. The written instruction does a little better than
-    the user's with the start's examples, so it is ProTeGi's best; but no examples help it,
-    while examples of vowel words take the user's instruction far higher. The examples are
-    searched for both instructions, so the pick is the user's instruction with the vowel
-    words; when they were searched for the written one only, the start was kept."""
-    project = letters_project(workspace, instruction="Answer.")
-    written = "Name the first letter."
-    vowels = lambda demos: sum(d[0] in "aeiou" for d in demos) >= 2  # noqa: E731
-
-    def right(instruction: str, demos: list[str]) -> float:
-        if instruction == written:
-            return 0.6
-        return 0.95 if vowels(demos) else 0.5
-
-    outcome = finished(project, KnownModel(right, writer(written)), method="protegi",
-                       then="demos", overrides={"beam": 1})
-    assert project.candidate(outcome.choice.best_found).instruction == "Answer."
-    assert outcome.choice.kind == NEW_DEMOS
-    assert outcome.best.instruction == "Answer." and vowels([i for i, _ in outcome.best.demos])
-
-
 def test_a_gain_that_needs_both_the_words_and_the_examples_keeps_both(workspace):
     """OPRO then demonstration search. The written instruction and examples of vowel words
     each lift two dev rows, and together four: the pair beats the start (4-0), but neither

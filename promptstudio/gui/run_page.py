@@ -165,8 +165,7 @@ class RunPage(QWidget):
             self.demo_search.addItem(text, key)
         self.demo_search.setToolTip(
             "Small models often gain more from well-chosen examples than from wording. "
-            "Afterwards: demonstration search looks for examples for the method's best "
-            "instruction and for yours, and the better pair wins. Taking "
+            "Afterwards: demonstration search runs on the method's best instruction. Taking "
             "turns: the method then searches instructions again, showing the examples found, "
             "and the examples are searched once more; it costs about twice as much.")
         self.demo_search_row = QWidget()

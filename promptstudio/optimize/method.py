@@ -116,11 +116,6 @@ class Method:
         """About how many model calls the search will make (task and optimizer model)."""
         raise NotImplementedError
 
-    def projected_follow_up_calls(self, params: dict, sizes: Sizes) -> int:
-        """About how many model calls the search makes when it follows another method (the
-        runner's `then`)."""
-        return self.projected_calls(params, sizes)
-
     def projected_optimizer_calls(self, params: dict, sizes: Sizes) -> int:
         """How many of those calls ask the optimizer model to write: each reads a long
         meta-prompt and writes many tokens, so it costs far more than a task answer."""

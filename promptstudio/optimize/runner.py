@@ -220,7 +220,7 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
     if then:
         follow = method_named(then)
         follow_params = resolve_params(follow, preset, None)
-        calls += follow.projected_follow_up_calls(follow_params, data)
+        calls += follow.projected_calls(follow_params, data)
         written += follow.projected_optimizer_calls(follow_params, data)
     calls, written = calls * turns, written * turns
     # The readability gate scores each written candidate's likelihood once, and the start's.
