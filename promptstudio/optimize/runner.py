@@ -664,7 +664,8 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
         unseen = dev_rows
         choice.confirm_rows = len(unseen)
         checked_on = checked_rows(len(unseen), instructions_ranked_on=len(searched))
-        ctx.log(f"The search's best keeps your instruction, so it is checked on {checked_on}.")
+        ctx.log(f"The search's best keeps your instruction, so it is checked on all "
+                f"{len(unseen)} dev rows: the search ranked only instructions on dev.")
     start_scores = measure(start, "confirm")
     best_scores = measure(best, "confirm")
     check = duel(best_scores, start_scores)
