@@ -19,8 +19,8 @@ a false gain of ten points or more. So a finished run
    ProTeGi, whose beam shows the start's examples (`ranked_only_instructions_on_dev`):
    the select third ranked instructions only, so it chose no part of such a pick, and the
    start it is compared with had the same chance there. On the bundled model this took
-   ProTeGi then demonstration search from +5.4 to +7.8 points on test (a replay on its 21
-   runs), where examples that clearly won on 30 rows had not on 20;
+   ProTeGi then demonstration search from +5.4 to +7.8 points on test (21 tasks,
+   measured), where examples that clearly won on 30 rows had not on 20;
 3. lets it replace the starting prompt only if it beats the start on those rows by a
    one-sided exact sign test over the rows where the two differ, at p <= `REPLACE_P`,
    with a higher mean (a 2-0 win is not enough);
