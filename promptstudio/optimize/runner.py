@@ -600,8 +600,9 @@ def choose(ctx: RunContext, pool: Sequence[Candidate]) -> tuple[Candidate, Choic
             f"your prompt on {checked_on}.")
 
     def measure(candidate: Candidate, part: str) -> dict[int, float]:
-        """Score a candidate on the rows the search never used: its mean goes into the
-        choice under `part`, its per-row scores are returned for a paired comparison."""
+        """Score a candidate on the rows the pick is checked on (`checked_on`): its mean
+        goes into the choice under `part`, its per-row scores are returned for a paired
+        comparison."""
         choice.record(candidate.id, part, ctx.score(candidate, unseen, "dev"))
         known = ctx.scores[candidate.id].per_example["dev"]
         return {row.id: known[row.id] for row in unseen}
