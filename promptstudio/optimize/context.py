@@ -493,8 +493,9 @@ class RunContext:
         """The dev rows the search used and those it never did, for checking a pick on.
 
         A search that scored any candidate on dev (ProTeGi ranks its beam on `dev`, the
-        select third) used that third, and the pick is checked on `confirm`; one that
-        ranked on train only leaves all of dev for the check. Read before the choice
+        select third) used that third, and the pick is checked on `confirm` (unless it keeps
+        the user's instruction: `ranked_only_instructions_on_dev`); one that ranked on train
+        only leaves all of dev for the check. Read before the choice
         scores anything on dev: it looks at what the search recorded."""
         if any(scores.count("dev") for scores in self.scores.values()):
             return list(self.dev), list(self.confirm)
