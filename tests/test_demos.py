@@ -7,9 +7,11 @@ import re
 
 import pytest
 from optimize_support import (
+    WORDS,
     ScriptedModel,
     instruction_of,
     letters_project,
+    letters_task,
     search_budget,
     start_run,
     task_input,
@@ -17,12 +19,15 @@ from optimize_support import (
 from scripted import ScriptedBackend
 from task_data import data_project
 
+from promptstudio.dataio import Row
 from promptstudio.optimize import runner
 from promptstudio.optimize.budget import Budget
-from promptstudio.optimize.context import RunControl
-from promptstudio.optimize.events import StepStarted
+from promptstudio.optimize.context import RunContext, RunControl
+from promptstudio.optimize.demos import carried
+from promptstudio.optimize.events import Message, StepStarted
 from promptstudio.optimize.method import method_named
 from promptstudio.store.project import ProjectError
+from promptstudio.store.records import ProjectSettings
 
 HELPFUL = {"cherry", "fig", "kiwi"}
 EASY = {"apple", "cherry", "damson", "elder", "grape", "hazel"}
@@ -195,6 +200,64 @@ def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     assert outcome.best.instruction == induced.instruction
 
 
+def wide_letters_project(workspace, name: str = "wide"):
+    """The first-letter task with 40 training rows, so that fresh ones are left after OPRO
+    has ranked its instructions on 16, and a start that says only "a letter"."""
+    project = workspace.create(ProjectSettings(name=name,
+                                               instruction="Give a letter of the word."))
+    project.add_examples([Row(w, w[0], (w[0],), "train")
+                          for w in (f"{word}{n}" for n in (1, 2) for word in WORDS[:20])])
+    project.add_examples([Row(w, w[0], (w[0],), "dev") for w in WORDS[20:30]])
+    project.add_examples([Row(w, w[0], (w[0],), "test") for w in WORDS[30:34]])
+    return project
+
+
+def opro_then_demos(project, model):
+    """OPRO, one step of two instructions, then demonstration search; with its log."""
+    run = start_run(project, "opro", then="demos", overrides={"steps": 1, "per_step": 2})
+    events = []
+    runner.execute(project, run.id, model, model, listener=events.append)
+    log = [e.text for e in events if isinstance(e, Message)]
+    return {c.instruction for c in demo_candidates(project, run.id)}, log
+
+
+def lucky_model() -> ScriptedModel:
+    """Writes "Shout the word.", which it then answers right on the first 16 words it is
+    asked about and on no others: an instruction that came first by luck on the rows it was
+    ranked on. Any other instruction it follows as `letters_task` does."""
+    lucky: set[str] = set()
+
+    def answer(instruction: str, word: str) -> str:
+        if instruction != "Shout the word.":
+            return letters_task(instruction, word)
+        if len(lucky) < 16:
+            lucky.add(word)
+        return word[0] if word in lucky else "?"
+
+    return ScriptedModel(answer, lambda prompt, call: "<START>Shout the word.<END>")
+
+
+def test_an_instruction_that_came_first_by_luck_is_not_carried_into_the_examples_search(
+        workspace):
+    """OPRO ranks "Shout the word." first on its 16 rows; on the training rows nothing had
+    answered yet it loses to the start's instruction, so the examples are searched for
+    that."""
+    project = wide_letters_project(workspace)
+    searched_for, log = opro_then_demos(project, lucky_model())
+    assert searched_for == {"Give a letter of the word."}
+    assert any('"Shout the word.", does not beat "Give a letter of the word."' in line
+               and "0.00 against" in line and "on 21 training rows" in line for line in log)
+
+
+def test_an_instruction_that_holds_up_on_fresh_rows_is_carried(workspace):
+    project = wide_letters_project(workspace)
+    model = ScriptedModel(letters_task,
+                          lambda prompt, call: "<START>Write the first letter of the word.<END>")
+    searched_for, log = opro_then_demos(project, model)
+    assert searched_for == {"Write the first letter of the word."}
+    assert any("beats" in line and "1.00 against" in line for line in log)
+
+
 class InstructedDemoReader(ScriptedBackend):
     """Answers right only when told to give the first letter, and then only easy words
     unless shown a helpful one; writes instructions from a fixed list when asked."""
@@ -319,6 +382,27 @@ def test_resuming_after_any_step_ends_as_an_uninterrupted_run(workspace):
             assert len(paused_model.prompts) == len(reference_model.prompts), boundary
 
 
+def test_the_check_of_the_carried_instruction_ends_the_same_after_a_pause_at_any_step(
+        workspace):
+    reference = wide_letters_project(workspace)
+    reference_model = lucky_model()
+    run = start_run(reference, "opro", then="demos", overrides={"steps": 1, "per_step": 2})
+    events = []
+    expected = runner.execute(reference, run.id, reference_model, reference_model,
+                              listener=events.append)
+    assert expected.best.instruction == "Give a letter of the word."
+    boundaries = sum(isinstance(e, StepStarted) for e in events)
+    for boundary in range(1, boundaries + 1):
+        project = wide_letters_project(workspace, name=f"paused-{boundary}")
+        paused_model = lucky_model()
+        run = start_run(project, "opro", then="demos", overrides={"steps": 1, "per_step": 2})
+        assert execute_paused_at(project, run.id, paused_model, boundary).status == "paused"
+        outcome = runner.execute(project, run.id, paused_model, paused_model)
+        assert (outcome.best.instruction, outcome.best.demo_ids, outcome.test_score) == (
+            expected.best.instruction, expected.best.demo_ids, expected.test_score)
+        assert len(paused_model.prompts) == len(reference_model.prompts), boundary
+
+
 def execute_paused_at(project, run_id, model, boundary: int):
     """Execute, pausing at the `boundary`-th step announced (counting across methods)."""
     control = RunControl()
@@ -377,17 +461,54 @@ def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
 def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
                                                                       local_backend):
     """OPRO and demonstration search, two turns each, with tiny settings: the second
-    OPRO turn writes instructions for the demonstrations the first search chose."""
+    OPRO turn writes instructions for the demonstrations the first search chose, and each
+    turn's written instruction is checked on fresh training rows before it is carried."""
     project = data_project(workspace, train=20, dev=6, test=6)
     plan = runner.plan(project, "opro", overrides={"steps": 1, "per_step": 2,
                                                    "train_size": 4},
                        then="demos", turns=2)
     run = runner.create_run(project, plan, preset="quick", seed=0, budget=Budget())
-    outcome = runner.execute(project, run.id, local_backend, local_backend)
+    events = []
+    outcome = runner.execute(project, run.id, local_backend, local_backend,
+                             listener=events.append)
     assert outcome.status == "finished" and outcome.test_score is not None
+    checks = [e.text for e in events if isinstance(e, Message) and "on fresh rows" in e.text]
+    searched = [c for c in project.candidates(run.id) if c.operation == "demo"]
+    for turn, line in enumerate(checks):
+        kept, base = re.findall(r'"(.*?)"', line)[:2]
+        if "does not beat" in line:
+            kept = base
+        assert any(c.instruction == kept for c in searched), (turn, line)
     candidates = project.candidates(run.id)
     first_turn_sets = {c.demo_ids for c in candidates if c.operation == "demo"}
     second_turn = [c for c in candidates if c.operation not in ("demo", "start")
                    and c.step > 3]
     assert all(c.demo_ids in first_turn_sets | {candidates[0].demo_ids}
                for c in second_turn)
+
+
+@pytest.mark.model
+def test_the_check_before_carrying_an_instruction_on_the_bundled_model(workspace,
+                                                                      local_backend):
+    """On real answers: an instruction ranked on 4 training rows is scored beside the one
+    it started from on all the training rows nothing had answered, and carried only if it
+    scored higher there."""
+    project = data_project(workspace, train=20, dev=6, test=6,
+                           instruction="Write the first letter of the word.")
+    run = start_run(project, "opro", then="demos")
+    ctx = RunContext(project, run, local_backend, local_backend, budget=Budget(),
+                     start=runner.starting_candidate(project, run,
+                                                     runner.run_scoring(project, run)))
+    ranked_on = ctx.train[:4]
+    written = ctx.add_candidate("Say the word backwards.", operation="opro", clean=False)
+    for candidate in (ctx.start, written):
+        ctx.score(candidate, ranked_on)
+
+    kept = carried(ctx, written)
+
+    fresh = [x.id for x in ctx.train[4:]]
+    means = [sum(ctx.scores[c.id].per_example["train"][i] for i in fresh) / len(fresh)
+             for c in (written, ctx.start)]
+    assert all(set(ctx.scores[c.id].per_example["train"]) == {x.id for x in ctx.train}
+               for c in (written, ctx.start)), "both on the same rows: all 17 left to score"
+    assert kept == (written if means[0] > means[1] else ctx.start)

@@ -165,7 +165,8 @@ class RunPage(QWidget):
             self.demo_search.addItem(text, key)
         self.demo_search.setToolTip(
             "Small models often gain more from well-chosen examples than from wording. "
-            "Afterwards: demonstration search runs on the method's best instruction. Taking "
+            "Afterwards: demonstration search runs on the method's best instruction, if it "
+            "also beats yours on training examples not used before (else on yours). Taking "
             "turns: the method then searches instructions again, showing the examples found, "
             "and the examples are searched once more; it costs about twice as much.")
         self.demo_search_row = QWidget()

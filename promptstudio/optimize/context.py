@@ -153,6 +153,9 @@ class RunContext:
         self.dev, self.confirm = run_dev_split(project.examples("dev"), self.seed)
         self.test = project.examples("test")
         self.scores: dict[int, Scores] = {}
+        self.answered: set[int] = set()
+        """The examples the task model has been asked about in this run, under any
+        candidate: rows outside it can still judge what the search found so far."""
         self.finalists: list[Candidate] = []
         self.rejected = 0
         self._thoughts: dict[str, str] = {}
@@ -426,6 +429,7 @@ class RunContext:
         result = self.evaluator.evaluate(candidate, examples, new=unseen)
         if result.cancelled:
             raise Stopped(self.control.reason)
+        self.answered.update(e.example_id for e in result.evaluations)
         # An example this run already scored for this candidate costs nothing again.
         new = [e for e in result.evaluations if (candidate.id, e.example_id) not in self._counted]
         self._counted.update((candidate.id, e.example_id) for e in new)
@@ -459,6 +463,7 @@ class RunContext:
                 self.control.token)
         except Cancelled:
             raise Stopped(self.control.reason) from None
+        self.answered.update(e.id for e in examples)
         self._count(len(examples), sum(s[0].n_tokens for s in scored))
         mean = sum(s[0].mean_logprob for s in scored) / len(scored) if scored else 0.0
         self.scores.setdefault(candidate.id, Scores()).measures[f"{split}:logprob"] = (

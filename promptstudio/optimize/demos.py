@@ -6,12 +6,13 @@ instruction-induction tasks: there, which examples it sees matters more than the
 The search, in `DemoSearch.optimize`:
 
 1. Keep the current best instruction: the starting prompt's, or, when this runs after
-   another method (the runner's `then`), that method's best by train score. Racing sets
-   for the user's instruction too, beside that method's best, was tried (2026-12-07):
-   after APE on the bundled model's 21 benchmark tasks it took half again as long (20.2
-   minutes against 13.7) and gained +5.9 points on test where this gains +7.3 (with
-   twice the sets in the race another one wins, and the winner must still pass the
-   check), so it was not kept.
+   another method (the runner's `then`), that method's best by the score it ranked on, if
+   it also beats the instruction the method started from on training rows the run has not
+   yet answered (`carried`). Racing sets for the user's instruction too, beside that
+   method's best, was tried (2026-12-07): after APE on the bundled model's 21 benchmark
+   tasks it took half again as long (20.2 minutes against 13.7) and gained +5.9 points on
+   test where the one-instruction race gained +7.3 (with twice the sets in the race
+   another one wins, and the winner must still pass the check), so it was not kept.
 2. Collect candidate demonstration sets: random subsets of train, *bootstrapped* sets
    made only of train examples the model already answers right under the instruction with
    its current demonstrations (as DSPy's BootstrapFewShot keeps the traces that pass the
@@ -58,6 +59,7 @@ from promptstudio.optimize.method import (
     Sizes,
     register,
 )
+from promptstudio.optimize.selection import MIN_CONFIRM_ROWS
 from promptstudio.store.records import Candidate, Example
 
 
@@ -148,7 +150,8 @@ class DemoSearch(Method):
         arms = 1 + params["random_sets"] + params["bootstrapped_sets"]
         tried = min(train, 2 * max(set_sizes(params, train)) * params["bootstrapped_sets"])
         rows = max(0, train - params["k"])
-        return (tried + race_calls(arms, params, rows)
+        carry_check = 2 * min(train, CARRY_CHECK_ROWS) if sizes.follows else 0
+        return (carry_check + tried + race_calls(arms, params, rows)
                 + race_calls(1 + params.get("layouts", 0), params, rows))
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
@@ -236,16 +239,54 @@ def race_calls(arms: int, params: dict, rows: int) -> int:
     return min(pulls, arms * rows)
 
 
+CARRY_CHECK_ROWS = 32
+"""The most training rows an earlier method's best instruction is checked on (`carried`)."""
+
+
 def current_best(ctx: RunContext) -> Candidate:
     """The instruction to keep: the best among an earlier method's finalists by the score it
-    ranked them on (train, or dev for ProTeGi's beam), or, if it named none, the best by
-    train score of everything this run has scored; else the start. A tie goes to the
-    earlier candidate."""
+    ranked them on (train, or dev for ProTeGi's beam), if it holds up on fresh rows
+    (`carried`); or, if the method named none, the best by train score of everything this
+    run has scored; else the start. A tie goes to the earlier candidate."""
     if ctx.finalists:
-        return max(ctx.finalists, key=lambda c: (ctx.search_score(c), -c.id))
+        return carried(ctx, max(ctx.finalists, key=lambda c: (ctx.search_score(c), -c.id)))
     scored = [c for c in ctx.project.candidates(ctx.run.id)
               if ctx.scores.get(c.id) and ctx.scores[c.id].get("train") is not None]
     return max(scored, key=lambda c: (ctx.train_score(c), -c.id), default=ctx.start)
+
+
+def carried(ctx: RunContext, best: Candidate) -> Candidate:
+    """`best`, an earlier method's pick, if its instruction beats the one that method
+    started from (`ctx.base`) on training rows the run has not yet answered; else that one.
+
+    A written instruction can come first by luck on the few rows it was ranked on: after APE
+    on number to words, "What is the value of 4303?" was carried, and every set of examples
+    raced for it failed the final check, where the same search for the user's instruction
+    passed. The check is paired (the same rows for both) and a tie keeps the instruction
+    started from. With fewer than `MIN_CONFIRM_ROWS` fresh rows (a small training split the
+    method used up) `best` is carried unchecked, as before the check existed. Rows shown to
+    the optimizer model as examples to write from are not tracked, only those answered."""
+    base = ctx.base
+    if best.instruction == base.instruction:
+        return best
+    fresh = [x for x in scorable(best, ctx.train) if x.id not in ctx.answered]
+    if len(fresh) < MIN_CONFIRM_ROWS:
+        ctx.log(f"Only {len(fresh)} training rows are left that the run has not answered, "
+                f"so the best instruction found, \"{best.instruction}\", is kept for the "
+                "examples search without a check.")
+        return best
+    rows = ctx.sample(fresh, CARRY_CHECK_ROWS, "demos-carry")
+    found, started = ctx.score(best, rows), ctx.score(base, rows)
+    scores = f"{found:.2f} against {started:.2f} on {len(rows)} training rows not used before"
+    if found > started:
+        ctx.log(f"The best instruction found, \"{best.instruction}\", beats "
+                f"\"{base.instruction}\" on fresh rows ({scores}): examples are searched "
+                "for it.")
+        return best
+    ctx.log(f"The best instruction found, \"{best.instruction}\", does not beat "
+            f"\"{base.instruction}\" on fresh rows ({scores}): examples are searched for "
+            "the instruction started from instead.")
+    return base
 
 
 def set_sizes(params: dict, available: int) -> list[int]:

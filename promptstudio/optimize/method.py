@@ -70,13 +70,14 @@ class Section:
 @dataclass(frozen=True)
 class Sizes:
     """What a run's cost depends on besides its settings, for projecting it: how many
-    examples each split holds, and how the optimizer model is asked to write
-    (`writing.BASE` or `PAPER`)."""
+    examples each split holds, how the optimizer model is asked to write
+    (`writing.BASE` or `PAPER`), and whether the method follows another in the run."""
 
     train: int
     dev: int
     test: int
     writer: str = "paper"
+    follows: bool = False
 
 
 class Method:

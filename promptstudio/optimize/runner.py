@@ -220,8 +220,9 @@ def plan(project: Project, method_name: str, *, preset: str = "quick",
     if then:
         follow = method_named(then)
         follow_params = resolve_params(follow, preset, None)
-        calls += follow.projected_calls(follow_params, data)
-        written += follow.projected_optimizer_calls(follow_params, data)
+        after = replace(data, follows=True)
+        calls += follow.projected_calls(follow_params, after)
+        written += follow.projected_optimizer_calls(follow_params, after)
     calls, written = calls * turns, written * turns
     # The readability gate scores each written candidate's likelihood once, and the start's.
     calls += written + (1 if written else 0)
