@@ -461,8 +461,8 @@ def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
 def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
                                                                       local_backend):
     """OPRO and demonstration search, two turns each, with tiny settings: the second
-    OPRO turn writes instructions for the demonstrations the first search chose, and each
-    turn's written instruction is checked on fresh training rows before it is carried."""
+    OPRO turn writes instructions for the demonstrations the first search chose, and the
+    examples are searched for the instruction each check of a written one names."""
     project = data_project(workspace, train=20, dev=6, test=6)
     plan = runner.plan(project, "opro", overrides={"steps": 1, "per_step": 2,
                                                    "train_size": 4},
