@@ -198,6 +198,9 @@ def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     assert all(c.instruction == induced.instruction and c.parent_ids == (induced.id,)
                for c in sets)
     assert outcome.best.instruction == induced.instruction
+    assert any("Too few training rows are left that the run has not answered (1;" in e.text
+               for e in events if isinstance(e, Message)), (
+        "APE judged on 16 of the 17 training rows: one left, too few to check on")
 
 
 def wide_letters_project(workspace, name: str = "wide"):

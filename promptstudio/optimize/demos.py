@@ -271,9 +271,10 @@ def carried(ctx: RunContext, best: Candidate) -> Candidate:
         return best
     fresh = [x for x in scorable(best, ctx.train) if x.id not in ctx.answered]
     if len(fresh) < MIN_CONFIRM_ROWS:
-        ctx.log(f"Only {len(fresh)} training rows are left that the run has not answered, "
-                f"so the best instruction found, \"{best.instruction}\", is kept for the "
-                "examples search without a check.")
+        ctx.log(f"Too few training rows are left that the run has not answered "
+                f"({len(fresh)}; a check needs {MIN_CONFIRM_ROWS}), so the best instruction "
+                f"found, \"{best.instruction}\", is kept for the examples search without "
+                "a check.")
         return best
     rows = ctx.sample(fresh, CARRY_CHECK_ROWS, "demos-carry")
     found, started = ctx.score(best, rows), ctx.score(base, rows)
