@@ -126,14 +126,25 @@ def label(method: str, then: str | None, args) -> str:
     with the base-model meta-prompts (rows without it wrote with the papers')."""
     writes = method_named(method).meta_prompts or (then and method_named(then).meta_prompts)
     suffix = "/base" if args.writer == writing.BASE and writes else ""
-    return runner.run_label(method, then, args.turns) + suffix
+    changed = ",".join(f"{key}={value}" for key, value in args.settings.items())
+    return runner.run_label(method, then, args.turns) + suffix + (
+        f"[{changed}]" if changed else "")
+
+
+def setting(text: str) -> tuple[str, object]:
+    """A `--set KEY=VALUE` argument, its value read as JSON where it is (numbers, true)."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     project = make_project(workspace, folder, task, method, args)
     plan = runner.plan(project, method, preset=args.preset, then=then, turns=args.turns,
                        cost=estimate.call_cost(project, backend.throughput()),
-                       writer=args.writer)
+                       writer=args.writer, overrides=args.settings or None)
     run = runner.create_run(project, plan, preset=args.preset, seed=args.seed, budget=Budget())
     rejected_examples: list[str] = []
     set_aside: Counter[str] = Counter()
@@ -142,7 +153,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
     def listen(event: Event) -> None:
         nonlocal written
         if isinstance(event, CandidateCreated) and event.operation not in (
-                "start", "demo", "ablation", "bare", "layout"):
+                "start", "demo", "ablation", "bare", "layout", "order"):
             written += 1
         if isinstance(event, CandidateRejected):
             set_aside[event.rule or "other"] += 1
@@ -371,6 +382,10 @@ def main() -> int:
                         help="the meta-prompts instruction methods write with; default: "
                              "those the app picks for the bundled model (base). Rows of "
                              "'base' runs are labelled method/base")
+    parser.add_argument("--set", dest="settings", action="append", type=setting,
+                        default=[], metavar="KEY=VALUE",
+                        help="a setting of the method (not of --then's) other than its "
+                             "preset's; rows are labelled method[KEY=VALUE]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=100)
     parser.add_argument("--dev", type=int, default=20)
@@ -386,6 +401,7 @@ def main() -> int:
                         help="also score every candidate the run chose among on all of dev "
                              "and test, into the row's 'pool' (for selection_rules.py)")
     args = parser.parse_args()
+    args.settings = dict(args.settings)
     os.environ.setdefault("PROMPTSTUDIO_HOME", tempfile.mkdtemp(prefix="ps-optbench-"))
     folder = Path(args.data)
     tasks = (args.tasks.split(",") if args.tasks

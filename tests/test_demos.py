@@ -3,7 +3,9 @@ resume, on a scripted model that reads the demonstrations; and once on the bundl
 
 from __future__ import annotations
 
+import random
 import re
+from itertools import permutations
 
 import pytest
 from optimize_support import (
@@ -20,7 +22,7 @@ from scripted import ScriptedBackend
 from task_data import data_project
 
 from promptstudio.dataio import Row
-from promptstudio.optimize import runner
+from promptstudio.optimize import demos, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunContext, RunControl
 from promptstudio.optimize.demos import carried
@@ -173,6 +175,56 @@ def test_every_bandit_finds_a_helpful_set(workspace, bandit):
     assert words(project, outcome.best.demo_ids) & HELPFUL
 
 
+class OrderReader(ScriptedBackend):
+    """Answers right only when its demonstrations come in reverse alphabetical order: a
+    model for which the order of the same examples is everything."""
+
+    def __init__(self) -> None:
+        super().__init__(self.answer)
+
+    def answer(self, prompt: str) -> str:
+        shown = re.findall(r"Input: (.*)\nOutput:", prompt)[:-1]
+        right = len(shown) > 1 and shown == sorted(shown, reverse=True)
+        word = task_input(prompt)
+        return " " + (word[0] if right else "?") + "\n"
+
+
+def test_the_best_examples_are_tried_in_other_orders(workspace):
+    project = letters_project(workspace)
+    only_orders = {"random_sets": 0, "bootstrapped_sets": 0, "layouts": 0, "orders": 8}
+    run, outcome, events = run_demos(project, OrderReader(), overrides=only_orders)
+
+    start = project.candidates(run.id)[0]
+    shown = [x.input for x in project.examples(ids=start.demo_ids)]
+    assert shown != sorted(shown, reverse=True), "the seed's draw is not the right order"
+    orders = [c for c in project.candidates(run.id) if c.operation == "order"]
+    assert len(orders) == 5, "three examples have five other orders, each tried once"
+    assert len({c.demo_ids for c in orders} | {start.demo_ids}) == 6
+    assert all(sorted(c.demo_ids) == sorted(start.demo_ids) and c.parent_ids == (start.id,)
+               and c.instruction == start.instruction for c in orders)
+    assert "Trying the best examples in 5 other orders" in [
+        e.title for e in events if isinstance(e, StepStarted)]
+
+    best = outcome.best
+    assert best.operation == "order"
+    assert [x.input for x in project.examples(ids=best.demo_ids)] == sorted(shown,
+                                                                           reverse=True)
+    assert outcome.dev_score == 1.0 and outcome.baseline_test_score == 0.0
+    assert "your examples in another order raised dev" in outcome.choice.reason
+    story = method_named("demos").story(project, best, {})
+    assert story[0].title == "Its order" and all(word in story[0].text for word in shown)
+
+
+def test_other_orders_are_distinct_and_never_the_one_shown():
+    def drawn(count, wanted):
+        return demos.other_orders(random.Random(0), count, wanted)
+
+    assert drawn(3, 8) == drawn(3, 8)
+    assert sorted(drawn(3, 8)) == sorted(p for p in permutations(range(3)) if p != (0, 1, 2))
+    assert len(set(drawn(8, 6))) == 6 and tuple(range(8)) not in drawn(8, 6)
+    assert drawn(1, 4) == [] and drawn(0, 4) == []
+
+
 def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     project = letters_project(workspace)
 
@@ -189,8 +241,8 @@ def test_after_another_method_it_keeps_that_methods_best_instruction(workspace):
     assert [step for step, _ in steps] == list(range(1, len(steps) + 1)), (
         "the demonstration steps count on from APE's")
     assert steps[-1] == (len(steps), len(steps))
-    assert max(c.step for c in demo_candidates(project, run.id)) == len(steps) - 2, (
-        "the sets are made in the first of the three demonstration steps")
+    assert max(c.step for c in demo_candidates(project, run.id)) == len(steps) - 3, (
+        "the sets are made in the first of the four demonstration steps")
     induced = next(c for c in project.candidates(run.id) if c.operation == "forward"
                    and c.instruction == "Write the first letter of the word.")
     sets = demo_candidates(project, run.id)
@@ -349,7 +401,7 @@ def test_a_call_budget_stops_the_race_and_the_run_still_reports(workspace):
 
 def test_resuming_after_any_step_ends_as_an_uninterrupted_run(workspace):
     """Alone, after APE, and interleaved with APE in two turns, paused at every step
-    boundary in turn (the layouts' race included)."""
+    boundary in turn (the layouts' and the orders' races included)."""
 
     def answer(instruction: str, word: str) -> str:
         return word[0] if "first letter" in instruction.lower() or word in EASY else "?"
@@ -360,8 +412,8 @@ def test_resuming_after_any_step_ends_as_an_uninterrupted_run(workspace):
     def model() -> ScriptedModel:
         return ScriptedModel(answer, lambda prompt, call: replies[(call - 1) % len(replies)])
 
-    for method, then, turns, steps in (("demos", None, 1, 3), ("ape", "demos", 1, 8),
-                                        ("ape", "demos", 2, 16)):
+    for method, then, turns, steps in (("demos", None, 1, 4), ("ape", "demos", 1, 9),
+                                        ("ape", "demos", 2, 18)):
         reference = letters_project(workspace, name=f"reference-{method}-{turns}")
         reference_model = model()
         run = start_run(reference, method, then=then, turns=turns)
@@ -458,6 +510,8 @@ def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
     assert len(start_dev) == len(dev)
     assert outcome.dev_score >= sum(start_dev) / len(start_dev)
     assert demo_candidates(project, run.id)
+    orders = [c for c in project.candidates(run.id) if c.operation == "order"]
+    assert len(orders) == 4 and all(project.evaluations(c.id) for c in orders)
 
 
 @pytest.mark.model

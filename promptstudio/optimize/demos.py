@@ -31,15 +31,24 @@ The search, in `DemoSearch.optimize`:
    its best layouts join the finalists. Only where the template writes the example to
    answer the way its demonstrations are (the default does), and not for a chat model,
    whose own template lays the prompt out.
+5. Try the best so far with its examples in other orders (Lu et al., "Fantastically
+   Ordered Prompts and Where to Find Them", ACL 2022: the order alone moved few-shot
+   accuracy from near the best to near chance, and a good order for one model does not
+   carry over to another), raced the same way; the best orders join the finalists.
+   The paper picks orders without labels, by the spread of the labels the model predicts
+   on inputs it generated itself (entropy probing); here the training rows have answers,
+   so orders are raced on them like any other candidate, which also works for tasks that
+   are not classification.
 
 No paper defines this search, so `paper` is empty; the thorough preset follows DSPy's
 BootstrapFewShotWithRandomSearch in size (16 candidate sets, up to 16 labelled
-demonstrations). Demonstration order is not searched: a set is shown in the order it was
-drawn.
+demonstrations). A set is raced in the order it was drawn; only the best is reordered.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 from itertools import cycle
 from typing import ClassVar
@@ -49,6 +58,7 @@ from promptstudio.llm.chat import CHAT
 from promptstudio.optimize import bandits, layouts
 from promptstudio.optimize.bandits import RACE_TEXT as _RACE
 from promptstudio.optimize.context import RunContext
+from promptstudio.optimize.describe import clip
 from promptstudio.optimize.method import (
     DEFAULT_DEMOS,
     FINALISTS,
@@ -71,9 +81,10 @@ class DemoSearch(Method):
         "Keeps your instruction and looks for the best few examples to show the model with "
         "it, trying random picks and examples the model already gets right, and quickly "
         "dropping picks that do badly; then tries the best pick written in a few other "
-        "layouts (Q and A in place of Input and Output, for example). Small models learn "
-        "more from examples than from instructions, so choose it for them, alone or after "
-        "another method. Cost: several hundred short answers on the quick setting."
+        "layouts (Q and A in place of Input and Output, for example) and in other orders. "
+        "Small models learn more from examples than from instructions, so choose it for "
+        "them, alone or after another method. Cost: several hundred short answers on the "
+        "quick setting."
     )
     paper: ClassVar[dict] = {}
     order = 0
@@ -89,6 +100,11 @@ class DemoSearch(Method):
             "The same instruction and examples, with the examples written in another "
             "layout (other field names, separators or spacing): a small model can answer "
             "very differently when only the layout changes."),
+        "order": Operation(
+            "Examples in another order",
+            "the same prompt with its examples in another order",
+            "The same instruction and examples, shown in another order: a small model can "
+            "answer very differently depending on which example it sees last."),
     }
     settings: ClassVar[dict[str, Setting]] = {
         "k": Setting(
@@ -123,23 +139,30 @@ class DemoSearch(Method):
             "How many other ways of writing the examples (field names such as Q and A "
             "instead of Input and Output, separators, spacing) are tried with the best "
             "examples found. 0 keeps your template's layout."),
+        "orders": Setting(
+            "Other orders",
+            "How many other orders of the best examples found are tried. 0 shows them in "
+            "the order they were picked."),
     }
     presets: ClassVar[dict[str, dict]] = {
         "quick": {"k": 3, "max_k": 8, "random_sets": 6, "bootstrapped_sets": 2,
                   "bandit": "successive-halving", "budget_per_set": 32, "batch": 4,
-                  "layouts": 4},
+                  "layouts": 4, "orders": 4},
         "standard": {"k": 3, "max_k": 10, "random_sets": 12, "bootstrapped_sets": 4,
-                     "bandit": "ucb", "budget_per_set": 16, "batch": 4, "layouts": 6},
+                     "bandit": "ucb", "budget_per_set": 16, "batch": 4, "layouts": 6,
+                     "orders": 6},
         # DSPy's BootstrapFewShotWithRandomSearch tries 16 sets of 4 bootstrapped and up to
         # 16 labelled demonstrations.
         "thorough": {"k": 4, "max_k": 16, "random_sets": 8, "bootstrapped_sets": 8,
                      "bandit": "successive-rejects", "budget_per_set": 32, "batch": 4,
-                     "layouts": 12},
+                     "layouts": 12, "orders": 8},
     }
 
     def story(self, project, candidate, known) -> list[Section]:
         if candidate.operation == "layout":
             return [Section("Its layout", f"Each example written as: {candidate.origin}")]
+        if candidate.operation == "order":
+            return [Section("Its order", candidate.origin)]
         origin = {"random": "A random pick of training examples.",
                   "bootstrapped": "Training examples the model already answered right."
                   }.get(candidate.origin, candidate.origin)
@@ -152,7 +175,8 @@ class DemoSearch(Method):
         rows = max(0, train - params["k"])
         carry_check = 2 * min(train, CARRY_CHECK_ROWS) if sizes.follows else 0
         return (carry_check + tried + race_calls(arms, params, rows)
-                + race_calls(1 + params.get("layouts", 0), params, rows))
+                + race_calls(1 + params.get("layouts", 0), params, rows)
+                + race_calls(1 + params.get("orders", 0), params, rows))
 
     def optimize(self, ctx: RunContext, params: dict) -> None:
         k = params["k"]
@@ -167,7 +191,7 @@ class DemoSearch(Method):
         base = current_best(ctx)
 
         layout = own_layout(ctx, base) if params.get("layouts") else None
-        steps = 3 if layout else 2
+        steps = 2 + bool(layout) + bool(params.get("orders"))
         ctx.begin_step(1, steps, "Finding examples the model already answers right")
         pool = drawable(ctx, base)
         sizes = set_sizes(params, len(pool))
@@ -190,6 +214,8 @@ class DemoSearch(Method):
         race(ctx, arms, order, params)
         if layout and ctx.finalists:
             try_layouts(ctx, layout, params, steps)
+        if params.get("orders") and ctx.finalists:
+            try_orders(ctx, params, steps)
 
 
 def own_layout(ctx: RunContext, base: Candidate) -> layouts.Layout | None:
@@ -219,11 +245,51 @@ def try_layouts(ctx: RunContext, layout: layouts.Layout, params: dict, steps: in
         arms.append(ctx.add_candidate(best.instruction, operation="layout",
                                       demo_ids=best.demo_ids, parents=[best],
                                       origin=other.describe(), meta=meta, clean=False))
-    sets = ctx.finalists
+    race_beside(ctx, arms, "layouts-race", params)
+
+
+def try_orders(ctx: RunContext, params: dict, steps: int) -> None:
+    """Race the best so far with its examples in other orders, drawn at random without
+    repeats (`orders` of them, or as many as there are); the two best of this race join
+    the finalists ahead of the others."""
+    best = ctx.finalists[0]
+    shown = ctx.project.examples(ids=best.demo_ids)
+    drawn = other_orders(ctx.rng("orders"), len(shown), params["orders"])
+    ctx.begin_step(steps, steps, f"Trying the best examples in {len(drawn)} other orders")
+    if not drawn:
+        ctx.log("The best prompt shows fewer than two examples, so there is no other "
+                "order to try.")
+        return
+    arms = [best]
+    for positions in drawn:
+        listed = "; ".join(f'"{clip(shown[i].input, 40)}"' for i in positions)
+        arms.append(ctx.add_candidate(
+            best.instruction, operation="order", parents=[best],
+            demo_ids=[shown[i].id for i in positions], meta=best.meta or None, clean=False,
+            origin=f"The same examples shown in this order: {listed}."))
+    race_beside(ctx, arms, "orders-race", params)
+
+
+def other_orders(rng: random.Random, count: int, wanted: int) -> list[tuple[int, ...]]:
+    """Up to `wanted` distinct orders of `count` positions, none the one shown."""
+    shown = tuple(range(count))
+    possible = math.factorial(count) - 1
+    drawn: list[tuple[int, ...]] = []
+    while len(drawn) < min(wanted, possible):
+        positions = tuple(rng.sample(shown, count))
+        if positions != shown and positions not in drawn:
+            drawn.append(positions)
+    return drawn
+
+
+def race_beside(ctx: RunContext, arms: list[Candidate], key: str, params: dict) -> None:
+    """Race `arms` (the best so far and its variants) on train in an order of their own;
+    the race's two best go to the finalists ahead of those already there."""
+    before = ctx.finalists
     order = list(ctx.train)
-    ctx.rng("layouts-race").shuffle(order)
+    ctx.rng(key).shuffle(order)
     race(ctx, arms, order, params)
-    ranked = [*ctx.finalists[:FINALISTS // 2], *sets]
+    ranked = [*ctx.finalists[:FINALISTS // 2], *before]
     ctx.finalists = list({c.id: c for c in ranked}.values())[:FINALISTS]
 
 

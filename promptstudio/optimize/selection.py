@@ -283,20 +283,33 @@ def _what_changed(candidate: Candidate, start: Candidate) -> str:
     new_words = candidate.instruction != start.instruction
     new_demos = examples_changed(candidate, start)
     if new_words and new_demos:
-        return "A new instruction with new examples" + _laid_out(candidate, start)
+        return "A new instruction with " + _examples_words(candidate, start)
     if new_words:
         return "A new instruction"
-    return "Your instruction with new examples" + _laid_out(candidate, start)
+    return "Your instruction with " + _examples_words(candidate, start)
 
 
 def examples_phrase(candidate: Candidate, start: Candidate) -> str:
     """The examples a pick keeps the user's instruction with, in words: 'the new examples',
-    'your examples, written as …,' (the same rows in another layout)."""
+    'your examples in another order', 'your examples, written as …,' (the same rows in
+    another layout)."""
+    words = _examples_words(candidate, start)
+    return ("the " if words.startswith("new") else "") + words + (
+        "," if _laid_out(candidate, start) else "")
+
+
+def _examples_words(candidate: Candidate, start: Candidate) -> str:
+    """'new examples', 'your examples in another order' or 'your examples', then how they
+    are written when that changed."""
     laid_out = _laid_out(candidate, start)
-    if not laid_out:
-        return "the new examples"
-    whose = "your" if tuple(candidate.demo_ids) == tuple(start.demo_ids) else "the new"
-    return f"{whose} examples{laid_out},"
+    same = tuple(candidate.demo_ids) == tuple(start.demo_ids)
+    if same and laid_out:
+        whose = "your examples"
+    elif not same and sorted(candidate.demo_ids) == sorted(start.demo_ids):
+        whose = "your examples in another order"
+    else:
+        whose = "new examples"
+    return whose + laid_out
 
 
 def _laid_out(candidate: Candidate, start: Candidate) -> str:
