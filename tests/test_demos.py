@@ -537,9 +537,13 @@ def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
             kept = base
         assert any(c.instruction == kept for c in searched), (turn, line)
     candidates = project.candidates(run.id)
-    first_turn_sets = {c.demo_ids for c in candidates if c.operation == "demo"}
-    second_turn = [c for c in candidates if c.operation not in ("demo", "start")
-                   and c.step > 3]
+    first_turn_sets = {c.demo_ids for c in candidates if c.operation in ("demo", "order")}
+    written = [c for c in candidates
+               if c.operation not in ("demo", "layout", "order", "start")]
+    # Each turn: OPRO's one step, then the search's four. Whether OPRO's second turn
+    # writes anything usable depends on the model's answers, which differ by CPU.
+    assert [e.step for e in events if isinstance(e, StepStarted)] == list(range(1, 11))
+    second_turn = [c for c in written if c.step > 5]
     assert all(c.demo_ids in first_turn_sets | {candidates[0].demo_ids}
                for c in second_turn)
 

@@ -28,7 +28,11 @@ def small_letters(workspace, name: str) -> None:
                  train=20, dev=9, test=6).close()
 
 
-@pytest.mark.parametrize("method", ["ape", "protegi"])
+# APE's run is killed inside both kinds of batch (sampled instructions, evaluations);
+# ProTeGi's kills fell inside the same evaluation batches, and its resume after a kill is
+# tested on a scripted model (test_kill_resume), so it is not repeated here: on a slower
+# 2-core machine the campaign alone took over a minute.
+@pytest.mark.parametrize("method", ["ape"])
 def test_a_run_killed_inside_its_batches_ends_as_the_run_left_alone(tmp_path, method,
                                                                    bundled_model):
     report = campaign(tmp_path, small_letters, method, "quick", kills=4)
@@ -39,6 +43,5 @@ def test_a_run_killed_inside_its_batches_ends_as_the_run_left_alone(tmp_path, me
 
     assert report.kills == len(report.kill_points) == 4, report.kill_points
     assert inside(evaluated) >= 2, "kills inside batches of evaluations"
-    if method == "ape":  # ProTeGi's quick preset asks for one critique or edit per call
-        assert inside(sampled) >= 2, "kills inside calls of sampled instructions"
+    assert inside(sampled) >= 2, "kills inside calls of sampled instructions"
     assert report.differences == []
