@@ -255,7 +255,7 @@ def try_orders(ctx: RunContext, params: dict, steps: int) -> None:
     repeats (`orders` of them, or as many as there are); the two best of this race join
     the finalists ahead of the others."""
     best = ctx.finalists[0]
-    shown = ctx.project.examples(ids=best.demo_ids)
+    shown = [text for text, _ in best.demos]  # in the order of `best.demo_ids`
     drawn = other_orders(ctx.rng("orders"), len(shown), params["orders"])
     ctx.begin_step(steps, steps, f"Trying the best examples in {len(drawn)} other orders")
     if not drawn:
@@ -264,10 +264,11 @@ def try_orders(ctx: RunContext, params: dict, steps: int) -> None:
         return
     arms = [best]
     for positions in drawn:
-        listed = "; ".join(f'"{clip(shown[i].input, 40)}"' for i in positions)
+        listed = "; ".join(f'"{clip(shown[i], 40)}"' for i in positions)
         arms.append(ctx.add_candidate(
             best.instruction, operation="order", parents=[best],
-            demo_ids=[shown[i].id for i in positions], meta=best.meta or None, clean=False,
+            demo_ids=[best.demo_ids[i] for i in positions], meta=best.meta or None,
+            clean=False,
             origin=f"The same examples shown in this order: {listed}."))
     race_beside(ctx, arms, "orders-race", params)
 
