@@ -111,10 +111,13 @@ def test_interrupting_an_evaluation_keeps_only_complete_rows(cli, sentiment, tmp
     cli("new", "s", "--data", str(train))
     database = cli.workspace / "s.sqlite"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C as in a terminal: a test run started in the background has SIGINT ignored, and
+    # its children would inherit that (Python then leaves SIGINT ignored too).
     process = subprocess.Popen(
         [sys.executable, "-m", "promptstudio", "--workspace", str(cli.workspace), "eval", "s",
          "--instruction", "Classify the sentiment.", "--demos", "3", "--split", "dev"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     count = 0
     while time.monotonic() < deadline and count < 5:
