@@ -29,6 +29,7 @@ takes hours on a 2-core laptop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -83,6 +84,9 @@ STARTING_INSTRUCTIONS = {
     "subj": "Say whether the sentence is subjective or objective.",
     "liar": "Say whether the statement is a lie.",
 }
+
+NOT_WRITTEN = ("start", "demo", "ablation", "bare", "layout", "order")
+"""The operations whose candidates no model wrote: the rest count as "written"."""
 
 
 def load(folder: Path, task: str, split: str) -> list[dict]:
@@ -152,8 +156,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
 
     def listen(event: Event) -> None:
         nonlocal written
-        if isinstance(event, CandidateCreated) and event.operation not in (
-                "start", "demo", "ablation", "bare", "layout", "order"):
+        if isinstance(event, CandidateCreated) and event.operation not in NOT_WRITTEN:
             written += 1
         if isinstance(event, CandidateRejected):
             set_aside[event.rule or "other"] += 1
@@ -169,7 +172,8 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
         "writer": plan.writer,
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
-        "minutes": round(minutes, 1), "rejected": outcome.rejected_candidates,
+        "minutes": round(minutes, 1), "machine": machine(),
+        "rejected": outcome.rejected_candidates,
         "estimated_minutes": round(plan.projected_seconds / 60, 1),
         "start_instruction": project.settings.instruction,
         "best_instruction": outcome.best.instruction if outcome.best else None,
@@ -183,12 +187,25 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
         "rejected_examples": rejected_examples,
         "written_examples": [f"{c.operation}: {c.instruction[:120]!r}"
                              for c in project.candidates(run.id)
-                             if c.operation not in ("start", "demo")][:3],
+                             if c.operation not in NOT_WRITTEN][:3],
     }
     if args.pool:
         row["pool"] = pool_scores(project, run.id, choice, backend)
     project.close()
     return row
+
+
+def machine() -> str:
+    """The processor and llama.cpp build a row's answers came from: the same prompt can be
+    answered differently by another build or processor, so rows are compared across
+    machines with care."""
+    from promptstudio.llm import native
+
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        name = next((line.partition(":")[2].strip() for line in info
+                     if line.startswith("model name")), name)
+    return f"{name}, {os.cpu_count()} cores, llama.cpp {native.loaded_variant()} build"
 
 
 def pool_scores(project, run_id: int, choice, backend) -> list[dict]:

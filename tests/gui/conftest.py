@@ -73,9 +73,13 @@ def window(qtbot, state: AppState, settings: QSettings, answers):
 def run_in_window(qtbot, window, state: AppState):
     """Starts a run from the Run page (as F5 does), waits for it to finish, and opens the
     Results page on it; gives the run's id."""
-    def run(method: str, preset: str = "quick", timeout: int = 600_000) -> int:
+    def run(method: str, preset: str = "quick", timeout: int = 600_000,
+            settings: dict | None = None) -> int:
+        """`settings`: values typed into the Run page's advanced settings."""
         window.pages.setCurrentWidget(window.run_page)
         window.run_page.choose(method, preset)
+        for name, value in (settings or {}).items():
+            window.run_page.params.set_value(name, value)
         with qtbot.waitSignal(state.runs.ended, timeout=timeout) as ended:
             window.run_action.trigger()
         assert ended.args[1] == "finished"
