@@ -2,10 +2,10 @@
 ends exactly as the same run left alone: the same candidates in the same order, the same
 pick, reason and scores, the same evaluations and the same stored answers.
 
-APE (the optimizer samples instructions) and ProTeGi (it samples critiques and edits, and
-ranks on dev) on the bundled model, four kills each: two inside a call of sampled
-replies, two inside a batch of training evaluations (`benchmarks/kill_campaign.py` places
-them; the same script runs the long campaign for docs/performance.md).
+APE (the optimizer samples instructions) on the bundled model, four kills: two inside a
+call of sampled replies, two inside a batch of training evaluations
+(`benchmarks/kill_campaign.py` places them; the same script runs the long campaign for
+docs/performance.md, and test_grips.py runs it on GrIPS).
 """
 
 from __future__ import annotations
