@@ -105,8 +105,11 @@ def with_chat_template(source: Path, target: Path, template: str) -> None:
     import mmap
     import struct
 
-    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # bytes
-    string, array = 8, 9  # GGUF's value types by number: the two of variable size
+    import gguf
+
+    fixed = {kind: numpy_type().itemsize
+             for kind, numpy_type in gguf.GGUFReader.gguf_scalar_to_np.items()}
+    string, array = gguf.GGUFValueType.STRING, gguf.GGUFValueType.ARRAY
 
     def text(value: str) -> bytes:
         encoded = value.encode()
