@@ -44,10 +44,11 @@ MEASURED = Proposal(
     "demos", None, "thorough",
     "Proposed for a small base model such as the bundled one: on the shared benchmark "
     "suite, choosing the examples shown with your instruction, and how they are laid out, "
-    "gave all of the gain. The thorough setting gained 10 and 6 points on average with two "
-    "seeds, where standard gained 8 and 5, for about twice the time (under two minutes a "
-    "task with 50 training examples on two cores); it ended below the prompt it started "
-    "from on no task (docs/benchmarks.md).")
+    "gave all of the gain. The thorough setting gained 8 to 10 points on average on two "
+    "computers (6 with another seed), where standard gained 8 and 5, for about twice the "
+    "time (two to three minutes a task with 50 training examples on two cores); it ended "
+    "below the prompt it started from on at most one task in 21, one with only 12 "
+    "examples to check on (docs/benchmarks.md).")
 UNMEASURED = Proposal(
     "ape", "demos", "quick",
     "Proposed for an instruction-tuned or larger optimizer model: APE asks it for "
