@@ -456,7 +456,7 @@ def test_each_method_runs_on_the_bundled_model_asked_as_a_chat_model(
     sent = recorded(templated_backend)
     try:
         run = start_run(project, method, writer=writing.writer_for(model),
-                        budget=search_budget(project, 12))
+                        budget=search_budget(project, 8))
         outcome = runner.execute(project, run.id, templated_backend, templated_backend)
     finally:
         del templated_backend.generate

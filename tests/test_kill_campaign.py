@@ -2,8 +2,8 @@
 ends exactly as the same run left alone: the same candidates in the same order, the same
 pick, reason and scores, the same evaluations and the same stored answers.
 
-APE (the optimizer samples instructions) on the bundled model, four kills: two inside a
-call of sampled replies, two inside a batch of training evaluations
+APE (the optimizer samples instructions) on the bundled model, two kills: one inside a
+call of sampled replies, one inside a batch of training evaluations
 (`benchmarks/kill_campaign.py` places them; the same script runs the long campaign for
 docs/performance.md, and test_grips.py runs it on GrIPS).
 """
@@ -35,13 +35,13 @@ def small_letters(workspace, name: str) -> None:
 @pytest.mark.parametrize("method", ["ape"])
 def test_a_run_killed_inside_its_batches_ends_as_the_run_left_alone(tmp_path, method,
                                                                    bundled_model):
-    report = campaign(tmp_path, small_letters, method, "quick", kills=4)
+    report = campaign(tmp_path, small_letters, method, "quick", kills=2)
     sampled, evaluated = batches(tmp_path / "alone" / "campaign.sqlite")
 
     def inside(pool: list[range]) -> int:
         return sum(any(p in call[:-1] for call in pool) for p in report.kill_points)
 
-    assert report.kills == len(report.kill_points) == 4, report.kill_points
-    assert inside(evaluated) >= 2, "kills inside batches of evaluations"
-    assert inside(sampled) >= 2, "kills inside calls of sampled instructions"
+    assert report.kills == len(report.kill_points) == 2, report.kill_points
+    assert inside(evaluated) == 1, "a kill inside a batch of evaluations"
+    assert inside(sampled) == 1, "a kill inside a call of sampled instructions"
     assert report.differences == []
