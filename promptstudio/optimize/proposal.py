@@ -43,7 +43,7 @@ class Proposal:
 MEASURED = Proposal(
     "demos", None, "thorough",
     "Proposed for a small base model such as the bundled one: on the shared benchmark "
-    "suite, choosing the examples shown with your instruction, and how they are laid out, "
+    "suite, choosing the examples shown with your instruction, their order and layout, "
     "gave all of the gain. The thorough setting gained 8 to 10 points on average on two "
     "computers (6 with another seed), where standard gained 8 and 5, for about twice the "
     "time (two to three minutes a task with 50 training examples on two cores); it ended "
