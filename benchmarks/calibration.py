@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers import STARTING_INSTRUCTIONS, dev_and_train, load
+from optimizers import STARTING_INSTRUCTIONS, dev_and_train, load, test_rows
 
 from promptstudio import workflows
 from promptstudio.dataio import Row
@@ -33,9 +33,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
 
 def score(workspace: Workspace, task: str, info: dict, calibrate: bool, seed: int,
-          test_rows: int, backend: LocalBackend) -> float:
+          count: int, backend: LocalBackend) -> float:
     _, train = dev_and_train(load(SHARED, task, "train"), 30, 50)
-    test = load(SHARED, task, "test")[:test_rows]
+    test = test_rows(SHARED, task, count)
     name = f"{task}-{seed}-{'on' if calibrate else 'off'}"
     project = workspace.create(ProjectSettings(
         name=name, instruction=STARTING_INSTRUCTIONS.get(task, "Answer."), metric="label",

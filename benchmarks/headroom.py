@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers import STARTING_INSTRUCTIONS, dev_and_train, load
+from optimizers import STARTING_INSTRUCTIONS, dev_and_train, load, test_rows
 
 from promptstudio import workflows
 from promptstudio.dataio import Row
@@ -45,9 +45,9 @@ PROMPTS = (("default", 3, 0), ("default", 8, 0), ("default", 8, 1), ("qa", 3, 0)
 
 
 def test_score(workspace: Workspace, task: str, info: dict, layout: str, k: int, seed: int,
-               test_rows: int, backend: LocalBackend) -> float:
+               count: int, backend: LocalBackend) -> float:
     _, train = dev_and_train(load(SHARED, task, "train"), 30, 50)
-    test = load(SHARED, task, "test")[:test_rows]
+    test = test_rows(SHARED, task, count)
     template, demo_format = LAYOUTS[layout]
     project = workspace.create(ProjectSettings(
         name=f"{task}-{layout}-{k}-{seed}", instruction=STARTING_INSTRUCTIONS[task],

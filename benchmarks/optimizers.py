@@ -1,7 +1,7 @@
 """Every optimization method on the shared benchmark tasks, with the bundled model.
 
 For each task a project is made from the benchmark data (train and dev drawn from the
-task's train file with a fixed seed, test from its test file), every method runs with the
+task's train file, test from its test file, both with a fixed seed), every method runs with the
 same preset and seed from the same plain starting instruction, and the report gives the
 starting prompt's test score beside each method's. The starting prompt is the plain
 instruction with 3 demonstrations drawn from train (seeded), as every run starts.
@@ -94,6 +94,22 @@ def load(folder: Path, task: str, split: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+TEST_DRAW = "shuffled, seed 0"
+"""How a row's test rows were drawn, recorded with it. Rows without it (before 2026-12-07)
+were scored on the first rows of the test file, which for subj are all "subjective"."""
+
+
+def test_rows(folder: Path, task: str, count: int) -> list[dict]:
+    """`count` rows of a task's test file, shuffled with seed 0 first.
+
+    A test file can be sorted by its answers (subj's first 1000 rows are all "subjective"),
+    so its first rows are not a sample of it: a prompt that always says one label would
+    score 0.98 on them."""
+    rows = load(folder, task, "test")
+    random.Random(0).shuffle(rows)
+    return rows[:count]
+
+
 MIN_TRAIN = 20
 
 
@@ -115,7 +131,7 @@ def dev_and_train(rows: list[dict], dev: int, train: int) -> tuple[list[dict], l
 def make_project(workspace: Workspace, folder: Path, task: str, method: str, args):
     info = json.loads((folder / "tasks.json").read_text())[task]
     dev, train = dev_and_train(load(folder, task, "train"), args.dev, args.train)
-    test = load(folder, task, "test")[:args.test]
+    test = test_rows(folder, task, args.test)
     project = workspace.create(ProjectSettings(
         name=f"{task}-{method}", instruction=STARTING_INSTRUCTIONS.get(task, "Answer."),
         metric=info["metric"], labels=tuple(info.get("labels", ()))))
@@ -172,7 +188,7 @@ def run_one(workspace, folder, task, method, then, backend, args) -> dict:
         "writer": plan.writer,
         "baseline_test": outcome.baseline_test_score, "test": outcome.test_score,
         "dev": outcome.dev_score, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
-        "minutes": round(minutes, 1), "machine": machine(),
+        "minutes": round(minutes, 1), "machine": machine(), "test_draw": TEST_DRAW,
         "rejected": outcome.rejected_candidates,
         "estimated_minutes": round(plan.projected_seconds / 60, 1),
         "start_instruction": project.settings.instruction,
@@ -434,6 +450,13 @@ def main() -> int:
     rows_file = Path(args.rows) if args.rows else None
     rows = ([json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
             if rows_file and rows_file.exists() else [])
+    beside = [json.loads(line) for path in args.report_with
+              for line in Path(path).read_text().splitlines() if line.strip()]
+    if any(r.get("test_draw") != TEST_DRAW for r in rows + beside):
+        print("Some rows were scored on other test rows (the first rows of each test file, "
+              "before 2026-12-07): start a new rows file, or report them with the code of "
+              "their day.", file=sys.stderr)
+        return 2
     done = {(r["task"], r["method"]) for r in rows}
     for task in tasks:
         for method, then in chosen:
@@ -447,8 +470,6 @@ def main() -> int:
                     handle.write(json.dumps(row) + "\n")
     backend.close()
     command = "python benchmarks/optimizers.py " + " ".join(sys.argv[1:])
-    beside = [json.loads(line) for path in args.report_with
-              for line in Path(path).read_text().splitlines() if line.strip()]
     table = report(rows + beside, args, command.strip())
     print(table)
     if args.write:

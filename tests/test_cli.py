@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -104,6 +105,15 @@ def test_help_lists_the_commands(capsys):
     out = capsys.readouterr().out
     for command in ("new", "import", "eval", "export", "list", "show"):
         assert command in out
+
+
+def test_docs_methods_is_what_the_methods_command_prints(capsys):
+    """docs/methods.md is generated from the methods and the proposal: a change to either
+    that is not regenerated would leave the docs saying what the app no longer does."""
+    assert main(["methods", "--markdown"]) == 0
+    docs = Path(__file__).resolve().parents[1] / "docs" / "methods.md"
+    assert capsys.readouterr().out == docs.read_text(encoding="utf-8"), (
+        "regenerate it: promptstudio methods --markdown > docs/methods.md")
 
 
 def test_interrupting_an_evaluation_keeps_only_complete_rows(cli, sentiment, tmp_path):
