@@ -1,9 +1,9 @@
 """Every optimization method on the shared benchmark tasks, with the bundled model.
 
 For each task a project is made from the benchmark data (train and dev drawn from the
-task's train file, test from its test file, both with a fixed seed), every method runs with the
-same preset and seed from the same plain starting instruction, and the report gives the
-starting prompt's test score beside each method's. The starting prompt is the plain
+task's train file, test from its test file, both with a fixed seed), every method runs
+with the same preset and seed from the same plain starting instruction, and the report
+gives the starting prompt's test score beside each method's. The starting prompt is the plain
 instruction with 3 demonstrations drawn from train (seeded), as every run starts.
 
     python benchmarks/optimizers.py [--tasks a,b] [--methods x,y|default] [--preset quick]
