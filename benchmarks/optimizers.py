@@ -3,8 +3,8 @@
 For each task a project is made from the benchmark data (train and dev drawn from the
 task's train file, test from its test file, both with a fixed seed), every method runs
 with the same preset and seed from the same plain starting instruction, and the report
-gives the starting prompt's test score beside each method's. The starting prompt is the plain
-instruction with 3 demonstrations drawn from train (seeded), as every run starts.
+gives the starting prompt's test score beside each method's. The starting prompt is the
+plain instruction with 3 demonstrations drawn from train (seeded), as every run starts.
 
     python benchmarks/optimizers.py [--tasks a,b] [--methods x,y|default] [--preset quick]
         [--data DIR] [--train 100] [--dev 20] [--test 50] [--then demos [--turns N]] [--json]
@@ -94,19 +94,20 @@ def load(folder: Path, task: str, split: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-TEST_DRAW = "shuffled, seed 0"
+TEST_SEED = 0
+TEST_DRAW = f"shuffled, seed {TEST_SEED}"
 """How a row's test rows were drawn, recorded with it. Rows without it (before 2026-12-07)
 were scored on the first rows of the test file, which for subj are all "subjective"."""
 
 
 def test_rows(folder: Path, task: str, count: int) -> list[dict]:
-    """`count` rows of a task's test file, shuffled with seed 0 first.
+    """`count` rows of a task's test file, shuffled with `TEST_SEED` first.
 
     A test file can be sorted by its answers (subj's first 1000 rows are all "subjective"),
     so its first rows are not a sample of it: a prompt that always says one label would
     score 0.98 on them."""
     rows = load(folder, task, "test")
-    random.Random(0).shuffle(rows)
+    random.Random(TEST_SEED).shuffle(rows)
     return rows[:count]
 
 
