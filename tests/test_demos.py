@@ -32,6 +32,8 @@ from promptstudio.store.project import ProjectError
 from promptstudio.store.records import ProjectSettings
 
 HELPFUL = {"cherry", "fig", "kiwi"}
+SMALL = {"k": 3, "max_k": 8}
+"""The set sizes the tests of sizes were written for, on 20 training rows: 3, 5 and 8."""
 EASY = {"apple", "cherry", "damson", "elder", "grape", "hazel"}
 
 
@@ -73,7 +75,7 @@ def train_ids_evaluated(project, candidate) -> set[int]:
 
 def test_random_sets_race_and_the_set_with_a_helpful_example_wins(workspace):
     project = letters_project(workspace)
-    run, outcome, _ = run_demos(project, DemoReader(), overrides={"max_k": 3})
+    run, outcome, _ = run_demos(project, DemoReader(), overrides={"k": 3, "max_k": 3})
 
     start = project.candidates(run.id)[0]
     sets = demo_candidates(project, run.id, "random")
@@ -103,7 +105,7 @@ class CountingReader(ScriptedBackend):
 
 def test_the_search_finds_how_many_demonstrations_the_model_needs(workspace):
     project = letters_project(workspace)
-    run, outcome, _ = run_demos(project, CountingReader(enough=6))
+    run, outcome, _ = run_demos(project, CountingReader(enough=6), overrides=SMALL)
     sets = demo_candidates(project, run.id, "random")
     assert [len(c.demo_ids) for c in sets] == [3, 5, 8] * 2, "sizes from k to max_k in turn"
     assert len(outcome.best.demo_ids) == 8
@@ -112,14 +114,14 @@ def test_the_search_finds_how_many_demonstrations_the_model_needs(workspace):
 
 def test_max_k_equal_to_k_tries_one_size_only(workspace):
     project = letters_project(workspace)
-    run, _, _ = run_demos(project, DemoReader(), overrides={"max_k": 3})
+    run, _, _ = run_demos(project, DemoReader(), overrides={"k": 3, "max_k": 3})
     assert {len(c.demo_ids) for c in demo_candidates(project, run.id)} == {3}
 
 
 def test_no_set_shows_more_than_half_the_training_examples(workspace):
     """20 training rows, 3 of them the start's: sets of 16 would leave 4 rows to race on."""
     project = letters_project(workspace)
-    run, _, _ = run_demos(project, CountingReader(enough=6), overrides={"max_k": 16})
+    run, _, _ = run_demos(project, CountingReader(enough=6), overrides={"k": 3, "max_k": 16})
     sets = demo_candidates(project, run.id, "random")
     assert [len(c.demo_ids) for c in sets] == [3, 8] * 3, "17 to draw from: at most 8"
     for candidate in sets:
@@ -152,7 +154,8 @@ def test_bootstrapped_sets_hold_only_examples_the_prompt_already_answers(workspa
 
 def test_bootstrapped_sets_that_only_reorder_each_other_are_raced_once(workspace):
     project = letters_project(workspace)
-    run, _, _ = run_demos(project, DemoReader(helpful=(), easy={"apple", "cherry", "fig"}))
+    run, _, _ = run_demos(project, DemoReader(helpful=(), easy={"apple", "cherry", "fig"}),
+                          overrides=SMALL)
     booted = demo_candidates(project, run.id, "bootstrapped")
     assert [words(project, c.demo_ids) for c in booted] == [{"apple", "cherry", "fig"}]
 
