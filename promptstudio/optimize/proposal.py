@@ -46,9 +46,9 @@ MEASURED = Proposal(
     "suite, choosing the examples shown with your instruction, their order and layout, "
     "gave all of the gain. In the latest measurement the thorough setting gained 10 "
     "points on average over 21 tasks and ended below the prompt it started from on none "
-    "(earlier measurements: 8 to 10 points; 6 with another seed), for two to three "
-    "minutes a task with 50 training examples on two cores, about twice the time of "
-    "standard (docs/benchmarks.md).")
+    "(earlier measurements: 8 to 10 points; 6 with another seed), for about three "
+    "minutes a task with 50 training examples on two cores. The quick setting gained 9 "
+    "points in under half the time (docs/benchmarks.md).")
 UNMEASURED = Proposal(
     "ape", "demos", "quick",
     "Proposed for an instruction-tuned or larger optimizer model: APE asks it for "
