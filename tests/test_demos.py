@@ -33,7 +33,8 @@ from promptstudio.store.records import ProjectSettings
 
 HELPFUL = {"cherry", "fig", "kiwi"}
 SMALL = {"k": 3, "max_k": 8}
-"""The set sizes the tests of sizes were written for, on 20 training rows: 3, 5 and 8."""
+"""Sets of 3, 5 and 8 examples: the sizes these scripted tests were written for (the
+presets now draw 4 to 16, at most 8 from the letters project's 20 training rows)."""
 EASY = {"apple", "cherry", "damson", "elder", "grape", "hazel"}
 
 
