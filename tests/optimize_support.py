@@ -22,6 +22,12 @@ WORDS = ("apple banana cherry damson elder fig grape hazel iris juniper kiwi lem
          "acorn bean carrot dill endive basil celery date eggplant").split()
 
 
+SMALL_SETS = {"k": 3, "max_k": 8}
+"""Demonstration sets of 3, 5 and 8 examples: the sizes the scripted tests of sizes and of
+choosing were written for (the presets now draw 4 to 16, at most 8 from the letters
+project's 20 training rows)."""
+
+
 def letters_project(workspace, name: str = "letters", **settings):
     """First-letter task: 20 train, 10 dev, 4 test rows."""
     project = workspace.create(ProjectSettings(

@@ -9,6 +9,7 @@ from itertools import permutations
 
 import pytest
 from optimize_support import (
+    SMALL_SETS,
     WORDS,
     ScriptedModel,
     instruction_of,
@@ -32,9 +33,6 @@ from promptstudio.store.project import ProjectError
 from promptstudio.store.records import ProjectSettings
 
 HELPFUL = {"cherry", "fig", "kiwi"}
-SMALL = {"k": 3, "max_k": 8}
-"""Sets of 3, 5 and 8 examples: the sizes these scripted tests were written for (the
-presets now draw 4 to 16, at most 8 from the letters project's 20 training rows)."""
 EASY = {"apple", "cherry", "damson", "elder", "grape", "hazel"}
 
 
@@ -106,7 +104,7 @@ class CountingReader(ScriptedBackend):
 
 def test_the_search_finds_how_many_demonstrations_the_model_needs(workspace):
     project = letters_project(workspace)
-    run, outcome, _ = run_demos(project, CountingReader(enough=6), overrides=SMALL)
+    run, outcome, _ = run_demos(project, CountingReader(enough=6), overrides=SMALL_SETS)
     sets = demo_candidates(project, run.id, "random")
     assert [len(c.demo_ids) for c in sets] == [3, 5, 8] * 2, "sizes from k to max_k in turn"
     assert len(outcome.best.demo_ids) == 8
@@ -156,7 +154,7 @@ def test_bootstrapped_sets_hold_only_examples_the_prompt_already_answers(workspa
 def test_bootstrapped_sets_that_only_reorder_each_other_are_raced_once(workspace):
     project = letters_project(workspace)
     run, _, _ = run_demos(project, DemoReader(helpful=(), easy={"apple", "cherry", "fig"}),
-                          overrides=SMALL)
+                          overrides=SMALL_SETS)
     booted = demo_candidates(project, run.id, "bootstrapped")
     assert [words(project, c.demo_ids) for c in booted] == [{"apple", "cherry", "fig"}]
 

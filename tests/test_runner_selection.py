@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import random
 
-from optimize_support import ScriptedModel, instruction_of, letters_project, start_run, task_input
+from optimize_support import (
+    SMALL_SETS,
+    ScriptedModel,
+    instruction_of,
+    letters_project,
+    start_run,
+    task_input,
+)
 from scripted import meta_prompt_of
 
 from promptstudio.optimize import runner
@@ -258,7 +265,7 @@ def test_a_gain_that_needs_both_the_words_and_the_examples_keeps_both(workspace,
     preset's 4 to 16 (8 at most from these 20 training rows) the race, on the few rows a set
     leaves, ended on a set without two vowel words, and the start was rightly kept."""
     monkeypatch.setitem(method_named("demos").presets, "quick",
-                        {**method_named("demos").presets["quick"], "k": 3, "max_k": 8})
+                        {**method_named("demos").presets["quick"], **SMALL_SETS})
     project = letters_project(workspace, instruction="Answer.")
     written = "Name the first letter."
     vowels = lambda demos: sum(d[0] in "aeiou" for d in demos) >= 2  # noqa: E731
