@@ -220,6 +220,11 @@ def _name(text: str) -> bytes:
     (_name("a") + struct.pack("<IIQ", 9, 8, 2**40), (1, 0), "truncated"),  # 2^40 strings
     (_name("t") + struct.pack("<I", 2**31), (0, 1), "dimensions"),  # 2^31 dimensions
     (b"", (2**62, 0), "truncated"),  # 2^62 metadata entries
+    # A list of two strings, the second longer than the file, then one of 2^30 bytes.
+    (_name("a") + struct.pack("<IIQ", 9, 8, 2) + _name("x") + struct.pack("<Q", 500),
+     (1, 0), "truncated"),
+    (_name("a") + struct.pack("<IIQ", 9, 8, 2) + _name("x") + struct.pack("<Q", 2**30),
+     (1, 0), "damaged"),
 ])
 def test_a_gguf_header_with_wild_counts_is_refused_at_once(tmp_path, body, counts, said):
     kv_count, tensor_count = counts

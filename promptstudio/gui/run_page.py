@@ -704,6 +704,9 @@ class RunPage(QWidget):
         self.settings_panel.setEnabled(True)
         self._refresh_unfinished()
         self.state.status.emit(f"Run {run_id}: {text}")
+        # Estimated anew: the finished run corrects the estimate, and the model's speed may
+        # not have been timed while the run was going (`RunController.timing`).
+        self._schedule_plan()
 
     def _ending(self, status: str, finished: RunFinished | None) -> str:
         if finished is None or status != "finished":

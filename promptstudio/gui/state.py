@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from promptstudio.gui.workers import Job, Jobs, JobState
-from promptstudio.llm.base import Backend, ModelFileError
+from promptstudio.llm.base import Backend, Cancelled, CancelToken, ModelFileError
 from promptstudio.llm.config import ModelConfig
 from promptstudio.llm.factory import make_backend
 from promptstudio.llm.local import LocalBackend
@@ -172,6 +172,24 @@ def check_models(project: Project, run: Run | None = None) -> None:
                 "run, or start a new run.") from missing
 
 
+class TimingToken(CancelToken):
+    """Stops a measurement of a model's speed when its job is cancelled or as soon as a run
+    is going: timed beside a run on the same cores, the speed would come out too slow and be
+    remembered for every later estimate, and the run would be slowed too."""
+
+    def __init__(self, job: JobState, runs: RunController) -> None:
+        super().__init__()
+        self._job, self._runs = job, runs
+
+    @property
+    def cancelled(self) -> bool:
+        return self._job.cancelled or self._runs.running
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+
 class RunController(QObject):
     """Starts, pauses, resumes and stops the open project's run on a worker thread."""
 
@@ -192,6 +210,10 @@ class RunController(QObject):
     def running(self) -> bool:
         return self._job is not None
 
+    def timing(self, job: JobState) -> TimingToken:
+        """The cancel token for timing a model in `job`: it stops when a run starts."""
+        return TimingToken(job, self)
+
     def plan(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
              then: str | None = None, turns: int = 1,
              on_done: Callable[[runner.Plan], None] | None = None,
@@ -206,7 +228,11 @@ class RunController(QObject):
             cost = None
             if isinstance(backend, LocalBackend):
                 try:
-                    cost = estimate.call_cost(project, backend.throughput(job.cancel_token))
+                    cost = estimate.call_cost(project, backend.throughput(self.timing(job)))
+                except Cancelled:
+                    if job.cancelled:
+                        raise
+                    # A run started: the estimate goes without times until it ends.
                 finally:
                     backend.release_thread()
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,

@@ -23,8 +23,11 @@ def test_a_chat_gguf_is_named_so_and_its_candidates_show_the_rendered_chat(
     assert "written with its own chat template" in choice.file_info.plain
     assert state.project.scoring().prompt_format == "chat"
 
-    # A short search (no layouts' or orders' race): the chat format is what is under test.
-    run_id = run_in_window("demos", settings={"layouts": 0, "orders": 0})
+    # A short search (two small picks, no layouts' or orders' race): the chat format is
+    # what is under test.
+    run_id = run_in_window("demos", settings={"max_k": 4, "random_sets": 1,
+                                              "bootstrapped_sets": 1, "layouts": 0,
+                                              "orders": 0})
     results = window.results_page
     candidate = state.project.candidates(run_id)[-1]
     results.select_candidate(candidate.id)

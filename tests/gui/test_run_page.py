@@ -9,6 +9,9 @@ from optimize_support import ScriptedModel, letters_project, start_run
 from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox, QSpinBox
 
 from promptstudio.gui.run_page import RunPage
+from promptstudio.llm.base import Cancelled, CancelToken
+from promptstudio.llm.local import LocalBackend
+from promptstudio.llm.throughput import Throughput
 from promptstudio.optimize.method import method_named, methods
 
 
@@ -289,3 +292,39 @@ def test_a_model_file_whose_template_reaches_for_python_is_stopped_and_named(
     shown = " ".join(errors_shown(widget))
     assert "evil-instruct.gguf" in shown and "nothing of it ran" in shown
     assert widget.isVisible() and not state.runs.running
+
+
+@pytest.mark.model
+def test_a_run_started_while_the_model_is_timed_stops_the_timing(
+        qtbot, window, state, monkeypatch, run_in_window):
+    """Timing a model beside a run would slow the run and remember too slow a speed: the
+    run page's first estimate times the model, and a run started meanwhile stops that
+    timing; once the run has ended, the page times the model and estimates again."""
+    letters_project(state.workspace, instruction="Write the first letter of the word.").close()
+    state.open_project("letters")
+    seen: list[str] = []
+
+    def timing(backend: LocalBackend, cancel: CancelToken) -> Throughput:
+        """Stands in for the measurement (seconds of parts, checked between them)."""
+        seen.append("started")
+        for _ in range(100):
+            if cancel.cancelled:
+                seen.append("stopped")
+                raise Cancelled()
+            time.sleep(0.05)
+        seen.append("finished")
+        return Throughput(backend.model_id, backend.n_threads, {256: 300.0},
+                          {1: 40.0, 16: 110.0})
+
+    monkeypatch.setattr(LocalBackend, "throughput", timing)
+    plans = []
+    state.runs.planned.connect(plans.append)
+    window.pages.setCurrentWidget(window.run_page)
+    qtbot.waitUntil(lambda: "started" in seen, timeout=10_000)
+    run_in_window("demos", settings={"max_k": 4, "random_sets": 1, "bootstrapped_sets": 1,
+                                     "layouts": 0, "orders": 0})
+    assert seen[:2] == ["started", "stopped"]
+    assert plans[0].projected_seconds is None, "estimated without times meanwhile"
+    qtbot.waitUntil(lambda: "on this computer" in window.run_page.plan_label.text(),
+                    timeout=30_000)
+    assert seen[-1] == "finished" and plans[-1].projected_seconds is not None
