@@ -152,9 +152,13 @@ def compare(alone: dict, killed: dict) -> list[str]:
 
 
 def campaign(folder: Path, make_project: Callable[[Workspace, str], None], method: str,
-             preset: str, kills: int, seed: int = 0) -> Campaign:
-    """Run the campaign in `folder`; `make_project(workspace, name)` makes the project."""
+             preset: str, kills: int, seed: int = 0,
+             settings: dict[str, object] | None = None) -> Campaign:
+    """Run the campaign in `folder`; `make_project(workspace, name)` makes the project;
+    `settings` change the method's preset (as `--set` does)."""
     optimize = ["optimize", NAME, "--method", method, "--preset", preset, "--seed", str(seed)]
+    for key, value in (settings or {}).items():
+        optimize += ["--set", f"{key}={json.dumps(value)}"]
     paths = {}
     for name in ("alone", "killed"):
         workspace = Workspace(folder / name)

@@ -199,7 +199,8 @@ def test_again_repeats_a_run_exactly_on_this_machine(cli, tmp_path):
     data = write_jsonl(tmp_path / "letters.jsonl", data_rows("first_letter", "train", 30))
     cli("new", "s", "--data", str(data))
     cli("config", "s", "--instruction", "Write the first letter of the word.")
-    code, out, err = cli("optimize", "s", "--method", "demos", "--seed", "3", "--json")
+    code, out, err = cli("optimize", "s", "--method", "demos", "--seed", "3", "--set",
+                         "random_sets=3", "--set", "layouts=1", "--set", "orders=1", "--json")
     assert code == 0, err
     first = json.loads(out.strip().splitlines()[-1])
     code, out, err = cli("again", "s:1", "--json")
@@ -210,6 +211,9 @@ def test_again_repeats_a_run_exactly_on_this_machine(cli, tmp_path):
         assert second[key] == first[key], key
     code, out, _ = cli("runs", "s", "--json")
     assert [run["seed"] for run in json.loads(out)] == [3, 3]
+    project = Workspace(cli.workspace).open("s")
+    assert [run.params["random_sets"] for run in project.runs()] == [3, 3]
+    project.close()
 
 
 def test_a_method_that_needs_a_capable_writer_warns_but_runs(cli, tmp_path):

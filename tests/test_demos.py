@@ -518,10 +518,15 @@ def test_demonstration_search_on_the_bundled_model(workspace, local_backend):
 
 @pytest.mark.model
 def test_taking_turns_with_an_instruction_method_on_the_bundled_model(workspace,
-                                                                      local_backend):
+                                                                      local_backend,
+                                                                      monkeypatch):
     """OPRO and demonstration search, two turns each, with tiny settings: the second
     OPRO turn writes instructions for the demonstrations the first search chose, and the
     examples are searched for the instruction each check of a written one names."""
+    demos = method_named("demos")
+    monkeypatch.setitem(demos.presets, "quick", {**demos.presets["quick"], **SMALL_SETS,
+                                                 "random_sets": 3, "bootstrapped_sets": 1,
+                                                 "layouts": 1, "orders": 1})
     project = data_project(workspace, train=20, dev=6, test=6)
     plan = runner.plan(project, "opro", overrides={"steps": 1, "per_step": 2,
                                                    "train_size": 4},

@@ -145,7 +145,7 @@ def test_grips_killed_inside_its_batches_ends_as_the_run_left_alone(tmp_path, bu
 
     def small_letters(workspace, name: str) -> None:
         data_project(workspace, name=name, instruction="Write the first letter of the word.",
-                     train=20, dev=9, test=6).close()
+                     train=12, dev=6, test=4).close()
 
     report = campaign(tmp_path, small_letters, "grips", "quick", kills=2)
     assert report.kills == len(report.kill_points) == 2, report.kill_points

@@ -15,10 +15,12 @@ from task_data import data_rows, write_jsonl
 
 pytestmark = pytest.mark.model
 
-METHOD = ["--method", "demos", "--preset", "quick", "--set", "orders=0"]
+METHOD = ["--method", "demos", "--preset", "quick", "--set", "random_sets=3", "--set",
+          "bootstrapped_sets=1", "--set", "layouts=1", "--set", "orders=0"]
 """Demonstration search writes nothing, so the run's length does not hang on how many of a
-small model's instructions the readability gate lets through. (Without the orders' race,
-to keep the suite's time: resuming at its step is tested on a scripted model.)"""
+small model's instructions the readability gate lets through. (A short search without the
+orders' race, to keep the suite's time: resuming at each step is tested on a scripted
+model.)"""
 
 
 def _cli(workspace, *args: str, **kwargs) -> subprocess.Popen:
