@@ -213,6 +213,22 @@ def test_loading_the_bundled_model_shows_its_speed_and_the_window_stays_free(
     assert choice.load_status.plain == "Not loaded yet."
 
 
+@pytest.mark.model
+def test_a_model_is_not_timed_while_a_run_is_going(page, bundled_model, qtbot, monkeypatch):
+    """Timed beside a run, the speed would come out too slow and be remembered: the model
+    loads, and the page says its speed waits until no run is going."""
+    monkeypatch.setattr(type(page.state.runs), "running", property(lambda runs: True))
+    monkeypatch.setattr(throughput, "cached", lambda model_id, threads: None)
+    remembered = []
+    monkeypatch.setattr(throughput, "remember", remembered.append)
+    choice = page.task_choice
+    choice.load_button.click()
+    qtbot.waitUntil(lambda: choice.load_button.isEnabled(), timeout=LOAD_SECONDS * 1000)
+    assert choice.load_status.plain == ("Ready. Its speed is measured once no run is going, "
+                                        "so as not to slow the run down.")
+    assert remembered == []
+
+
 @pytest.fixture
 def llama_server(bundled_model: Path, tmp_path: Path):
     """llama-cpp-python's own server on a free port, as the server backend's tests run it."""
