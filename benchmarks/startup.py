@@ -1,6 +1,6 @@
 """What a user waits for before the first answer: the command line starting, the model
 file's header checked, the model loaded, and its speed timed (once per model and machine,
-before the first run's estimate). Feeds docs/performance.md, "How long a run will take".
+before the first run's estimate). Feeds docs/performance.md, "Before the first answer".
 
     python benchmarks/startup.py [--model FILE.gguf] [--repeats 3]
 

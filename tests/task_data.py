@@ -15,6 +15,14 @@ from promptstudio.store.records import ProjectSettings
 
 DATA = Path(__file__).resolve().parent / "data"
 
+SHORT_SEARCH = ["--method", "demos", "--preset", "quick", "--set", "random_sets=3", "--set",
+                "bootstrapped_sets=1", "--set", "layouts=1", "--set", "orders=0"]
+"""A short demonstration search on the command line, for the tests of what happens around a
+real run (a full disk, a kill and a resume) rather than of the search. Demonstration search
+writes nothing, so the run's length does not hang on how many of a small model's
+instructions the readability gate lets through; resuming at each of its steps, the orders'
+race included, is tested on a scripted model."""
+
 
 def data_file(task: str, split: str) -> Path:
     """The file of one task's split: `split` is "train" or "test"."""

@@ -21,13 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from task_data import data_rows, write_jsonl
+from task_data import SHORT_SEARCH, data_rows, write_jsonl
 
 pytestmark = pytest.mark.model
 
-RUN = ["--method", "demos", "--preset", "quick", "--set", "random_sets=3", "--set",
-       "bootstrapped_sets=1", "--set", "layouts=1", "--set", "orders=0", "--json"]
-"""A short search, to keep the suite's time: the disk is what is under test."""
+RUN = [*SHORT_SEARCH, "--json"]
 
 
 def cli(home: Path, workspace: Path, *args: str, file_limit: int | None = None

@@ -11,16 +11,9 @@ import sys
 import time
 
 import pytest
-from task_data import data_rows, write_jsonl
+from task_data import SHORT_SEARCH, data_rows, write_jsonl
 
 pytestmark = pytest.mark.model
-
-METHOD = ["--method", "demos", "--preset", "quick", "--set", "random_sets=3", "--set",
-          "bootstrapped_sets=1", "--set", "layouts=1", "--set", "orders=0"]
-"""Demonstration search writes nothing, so the run's length does not hang on how many of a
-small model's instructions the readability gate lets through. (A short search without the
-orders' race, to keep the suite's time: resuming at each step is tested on a scripted
-model.)"""
 
 
 def _cli(workspace, *args: str, **kwargs) -> subprocess.Popen:
@@ -45,7 +38,7 @@ def test_a_killed_run_resumes_without_repeating_calls(tmp_path, bundled_model):
         assert _cli(workspace, *args).wait(timeout=60) == 0
     database = workspace / "s.sqlite"
 
-    process = _cli(workspace, "optimize", "s", *METHOD, "--json")
+    process = _cli(workspace, "optimize", "s", *SHORT_SEARCH, "--json")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.5)

@@ -29,7 +29,7 @@ from promptstudio.gui.labels import hint, muted, scrolling
 from promptstudio.gui.model_choice import ModelChoice
 from promptstudio.gui.state import AppState
 from promptstudio.gui.workers import JobState
-from promptstudio.llm.base import BackendError, Cancelled, GenerationParams
+from promptstudio.llm.base import BackendError, GenerationParams
 from promptstudio.llm.config import ModelConfig
 from promptstudio.llm.local import LocalBackend
 
@@ -189,11 +189,8 @@ class ModelPage(QWidget):
                 backend = self.state.backend_for(stored)
                 if isinstance(backend, LocalBackend):
                     backend.load()
-                    try:
-                        rates = backend.throughput(self.state.runs.timing(job))
-                    except Cancelled:
-                        if job.cancelled:
-                            raise
+                    rates = self.state.runs.speed_of(backend, job)
+                    if rates is None:
                         return stored, ("Ready. Its speed is measured once no run is going, "
                                         "so as not to slow the run down.")
                     return stored, (

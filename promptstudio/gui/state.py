@@ -21,6 +21,7 @@ from promptstudio.llm.config import ModelConfig
 from promptstudio.llm.factory import make_backend
 from promptstudio.llm.local import LocalBackend
 from promptstudio.llm.server import API_KEY_VARIABLE, ServerBackend
+from promptstudio.llm.throughput import Throughput
 from promptstudio.optimize import estimate, runner
 from promptstudio.optimize.budget import Budget
 from promptstudio.optimize.context import RunControl
@@ -172,10 +173,8 @@ def check_models(project: Project, run: Run | None = None) -> None:
                 "run, or start a new run.") from missing
 
 
-class TimingToken(CancelToken):
-    """Stops a measurement of a model's speed when its job is cancelled or as soon as a run
-    is going: timed beside a run on the same cores, the speed would come out too slow and be
-    remembered for every later estimate, and the run would be slowed too."""
+class _TimingToken(CancelToken):
+    """Set when its job is cancelled, or as soon as a run is going."""
 
     def __init__(self, job: JobState, runs: RunController) -> None:
         super().__init__()
@@ -183,11 +182,7 @@ class TimingToken(CancelToken):
 
     @property
     def cancelled(self) -> bool:
-        return self._job.cancelled or self._runs.running
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise Cancelled()
+        return super().cancelled or self._job.cancelled or self._runs.running
 
 
 class RunController(QObject):
@@ -210,9 +205,17 @@ class RunController(QObject):
     def running(self) -> bool:
         return self._job is not None
 
-    def timing(self, job: JobState) -> TimingToken:
-        """The cancel token for timing a model in `job`: it stops when a run starts."""
-        return TimingToken(job, self)
+    def speed_of(self, backend: LocalBackend, job: JobState) -> Throughput | None:
+        """The model's speed on this machine, timed in `job` unless already known; None
+        while a run is going. Timed beside a run on the same cores, the speed would come out
+        too slow and be remembered for every later estimate, and the run would slow too, so
+        a run that starts stops the timing."""
+        try:
+            return backend.throughput(_TimingToken(job, self))
+        except Cancelled:
+            if job.cancelled:
+                raise
+            return None
 
     def plan(self, method: str, *, preset: str = "quick", overrides: dict | None = None,
              then: str | None = None, turns: int = 1,
@@ -228,13 +231,11 @@ class RunController(QObject):
             cost = None
             if isinstance(backend, LocalBackend):
                 try:
-                    cost = estimate.call_cost(project, backend.throughput(self.timing(job)))
-                except Cancelled:
-                    if job.cancelled:
-                        raise
-                    # A run started: the estimate goes without times until it ends.
+                    rates = self.speed_of(backend, job)
                 finally:
                     backend.release_thread()
+                # While a run is going, the estimate goes without times until it ends.
+                cost = estimate.call_cost(project, rates) if rates is not None else None
             return runner.plan(project, method, preset=preset, overrides=overrides, then=then,
                                turns=turns, cost=cost)
 
